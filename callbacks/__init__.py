@@ -1,0 +1,3 @@
+from callbacks.sample_grid import SampleGrid
+
+__all__ = ["SampleGrid"]

@@ -1,0 +1,67 @@
+"""Sample grids from a fixed noise batch, for every attached logger and as PNG files."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from lightning_modules.gan_losses import sample_noise
+
+
+class SampleGrid(L.Callback):
+    """Every ``every_n_iterations`` training iterations and at the end of training, draws samples
+    from the same fixed noise batch and hands the grid to each logger the way it expects it: a
+    W&B image, a TensorBoard image, and always a PNG at ``<run folder>/samples/iter_NNNNNN.png``.
+
+    Works with any module that has ``noise_dim`` and ``generate(noise)`` (the GAN family). Only
+    rank 0 draws and writes.
+    """
+
+    def __init__(
+        self, every_n_iterations: int = 250, num_samples: int = 64, nrow: int = 8, seed: int = 0
+    ):
+        if every_n_iterations < 1 or num_samples < 1:
+            raise ValueError("every_n_iterations and num_samples must be at least 1.")
+        self.every_n_iterations = every_n_iterations
+        self.num_samples = num_samples
+        self.nrow = nrow
+        self.seed = seed
+        self.noise: Tensor | None = None
+        self.last_logged_step = -1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not (hasattr(pl_module, "generate") and hasattr(pl_module, "noise_dim")):
+            raise TypeError(
+                f"SampleGrid draws from a GAN module (one with noise_dim and generate()), but the "
+                f"model is a {type(pl_module).__name__}. Remove SampleGrid from trainer.callbacks."
+            )
+        generator = torch.Generator().manual_seed(self.seed)
+        self.noise = sample_noise(self.num_samples, pl_module.noise_dim, generator=generator)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_iterations == 0:
+            self.log_grid(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.log_grid(trainer, pl_module)
+
+    def log_grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or step == self.last_logged_step:
+            return
+        self.last_logged_step = step
+        images = pl_module.generate(self.noise)  # (N, 1, 28, 28) in [-1, 1]
+        grid = make_grid((images.float().cpu() + 1) / 2, nrow=self.nrow, pad_value=1.0)  # (3, H, W)
+        path = (
+            Path(trainer.log_dir or trainer.default_root_dir) / "samples" / f"iter_{step:06d}.png"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("samples", [grid], step=step)
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples", grid, step)

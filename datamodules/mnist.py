@@ -1,0 +1,190 @@
+"""MNIST held in memory as uint8 tensors, served in whole batches by index, resumable mid-epoch."""
+
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
+from torchdata.stateful_dataloader import StatefulDataLoader
+from torchvision.datasets import MNIST
+
+from datamodules.idx import (
+    MNIST_FILES,
+    MNISTFilesError,
+    check_mnist_files,
+    missing_files,
+    raw_folder,
+)
+from datamodules.sampler import ShuffledBatchSampler
+
+FULL_TRAIN_SIZE = 60_000
+
+
+class InMemoryImages(Dataset):
+    """Images ``(N, 1, 28, 28)`` uint8 and labels ``(N,)`` int64; indexing by a tensor of indices
+    returns a whole batch at once, without per-image decoding."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices):  # DataLoader's batched fetch: one indexing op per batch
+        index = torch.as_tensor(indices)
+        return self.images[index], self.labels[index]
+
+
+def already_batched(batch):
+    """collate_fn for datasets that return whole batches."""
+    return batch
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 1, 28, 28) in [0, 255] -> float (B, 1, 28, 28) in [-1, 1], the seed's 2x - 1."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """MNIST train/validation split of the official training set and the official test set.
+
+    Batches are ``(images, labels)`` with images float ``(B, 1, 28, 28)`` in [-1, 1]. They travel
+    to the device as uint8 and are scaled there (``on_after_batch_transfer``): a quarter of the
+    bytes.
+
+    Args:
+        data_dir: folder holding ``MNIST/raw/`` in torchvision's layout.
+        batch_size: the seed's 128.
+        val_size: images of the training set held out for validation (default 5,000 of 60,000).
+            When that leaves fewer than half the images for training (a small MNIST subset), the
+            split falls back to the same fraction, 1/12, and says so.
+        split_seed: seed of the train/validation split.
+        shuffle_seed: seed of the training order; ``None`` takes ``torch.initial_seed()``, which
+            LightningCLI's ``seed_everything`` sets.
+        download: fetch MNIST when files are missing.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/",
+        batch_size: int = 128,
+        val_size: int = 5_000,
+        split_seed: int = 0,
+        shuffle_seed: int | None = None,
+        download: bool = True,
+        drop_last: bool = True,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.train_set: InMemoryImages | None = None
+        self.val_set: InMemoryImages | None = None
+        self.test_set: InMemoryImages | None = None
+        self._train_sampler: ShuffledBatchSampler | None = None
+
+    def prepare_data(self) -> None:
+        if not missing_files(self.data_dir):
+            return
+        if not self.hparams.download:
+            raise MNISTFilesError(self._missing_message("download=False"))
+        self._check_writable()
+        try:
+            MNIST(self.data_dir, train=True, download=True)
+            MNIST(self.data_dir, train=False, download=True)
+        except Exception as error:  # torchvision raises several kinds on a failed fetch
+            raise MNISTFilesError(self._missing_message(f"the download failed: {error}")) from error
+
+    def setup(self, stage: str) -> None:
+        if missing_files(self.data_dir):
+            raise MNISTFilesError(self._missing_message("prepare_data did not provide them"))
+        check_mnist_files(self.data_dir)
+        if stage in ("fit", "validate") and self.train_set is None:
+            self.train_set, self.val_set = self._split(MNIST(self.data_dir, train=True))
+        if stage in ("test", "predict") and self.test_set is None:
+            test = MNIST(self.data_dir, train=False)
+            self.test_set = InMemoryImages(test.data.unsqueeze(1), test.targets)
+
+    def _split(self, train: MNIST) -> tuple[InMemoryImages, InMemoryImages]:
+        images, labels = train.data.unsqueeze(1), train.targets  # (N, 1, 28, 28) uint8, (N,)
+        num_val = self.hparams.val_size
+        if num_val > len(labels) // 2:
+            num_val = len(labels) * 5_000 // FULL_TRAIN_SIZE
+            rank_zero_warn(
+                f"val_size={self.hparams.val_size} leaves too few of the {len(labels)} training "
+                f"images in {self.data_dir} for training; using {len(labels) - num_val} for "
+                f"training and {num_val} for validation (the full-MNIST ratio, 1/12)."
+            )
+        order = torch.randperm(
+            len(labels), generator=torch.Generator().manual_seed(self.hparams.split_seed)
+        )
+        val_index, train_index = order[:num_val], order[num_val:]
+        return (
+            InMemoryImages(images[train_index], labels[train_index]),
+            InMemoryImages(images[val_index], labels[val_index]),
+        )
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        if (
+            self._train_sampler is None
+        ):  # one sampler for the whole fit, so its epoch counter advances
+            seed = self.hparams.shuffle_seed
+            self._train_sampler = ShuffledBatchSampler(
+                len(self.train_set),
+                self.hparams.batch_size,
+                self.hparams.drop_last,
+                seed=torch.initial_seed() if seed is None else seed,
+            )
+        return StatefulDataLoader(
+            self.train_set,
+            batch_sampler=self._train_sampler,
+            collate_fn=already_batched,
+            num_workers=self.hparams.num_workers,
+            pin_memory=self.hparams.pin_memory,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return self._in_order(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._in_order(self.test_set)
+
+    def _in_order(self, dataset: InMemoryImages) -> DataLoader:
+        batches = BatchSampler(SequentialSampler(dataset), self.hparams.batch_size, drop_last=False)
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=already_batched,
+            num_workers=self.hparams.num_workers,
+            pin_memory=self.hparams.pin_memory,
+        )
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        return to_unit_range(images), labels
+
+    def _check_writable(self) -> None:
+        existing = next(p for p in (self.data_dir, *self.data_dir.parents) if p.exists())
+        if not os.access(existing, os.W_OK):
+            raise MNISTFilesError(
+                f"MNIST must be downloaded, but {existing} is not writable, so nothing can be "
+                f"saved under {self.data_dir}. Pass a writable folder with --data.data_dir DIR, "
+                f"or put the four IDX files ({', '.join(MNIST_FILES)}) into "
+                f"{raw_folder(self.data_dir)}."
+            )
+
+    def _missing_message(self, reason: str) -> str:
+        missing = ", ".join(missing_files(self.data_dir))
+        return (
+            f"MNIST is not in {raw_folder(self.data_dir).resolve()} (missing: {missing}) and "
+            f"{reason}. "
+            f"Put the four uncompressed IDX files ({', '.join(MNIST_FILES)}) there, or point to a "
+            "folder that holds MNIST/raw/ with --data.data_dir DIR (for example "
+            "--data.data_dir ../shared/data/mnist-offline on machines without internet)."
+        )

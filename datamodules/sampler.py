@@ -1,0 +1,56 @@
+"""A shuffling batch sampler that resumes mid-epoch exactly."""
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+
+class ShuffledBatchSampler(Sampler[torch.Tensor]):
+    """Yields index tensors of shape ``(batch_size,)`` from a fresh permutation each epoch.
+
+    Epoch ``e`` uses the permutation drawn from a generator seeded with ``seed + e``, so the order
+    depends only on ``(seed, epoch)``. ``state_dict`` records the epoch and how many batches of it
+    were handed out; ``load_state_dict`` makes the next iteration continue from there.
+    ``StatefulDataLoader`` saves and restores this state with the loader.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, drop_last: bool, seed: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if drop_last and num_items < batch_size:
+            raise ValueError(
+                f"batch_size {batch_size} is larger than the {num_items} items to sample from, and "
+                "drop_last=True would leave no batch: lower batch_size or set drop_last=False."
+            )
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.seed = seed
+        self.epoch = 0
+        self.batches_done = 0  # batches of `epoch` already handed out
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_items // self.batch_size
+        return -(-self.num_items // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        permutation = torch.randperm(self.num_items, generator=generator)
+        while self.batches_done < len(self):
+            start = self.batches_done * self.batch_size
+            self.batches_done += 1
+            yield permutation[start : start + self.batch_size]
+        self.epoch += 1
+        self.batches_done = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed, self.epoch, self.batches_done = (
+            state["seed"],
+            state["epoch"],
+            state["batches_done"],
+        )

@@ -1,0 +1,4 @@
+from lightning_modules.gan import DCGAN, GAN, LSGAN
+from lightning_modules.wgan_gp import WGANGP
+
+__all__ = ["DCGAN", "GAN", "LSGAN", "WGANGP"]

@@ -1,0 +1,149 @@
+"""GAN, LSGAN and DCGAN: the seed's ``run_a_gan`` as LightningModules with manual optimization.
+
+The variants differ only in their networks and their two loss functions, set as class attributes.
+"""
+
+from collections.abc import Iterable
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+from torch.optim import Adam, Optimizer
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from lightning_modules.gan_losses import (
+    bce_discriminator_loss,
+    bce_generator_loss,
+    ls_discriminator_loss,
+    ls_generator_loss,
+    sample_noise,
+)
+from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
+from lightning_modules.steps import raise_if_not_finite, step_uncounted
+
+
+def seed_adam(params: Iterable) -> Optimizer:
+    """Adam(lr=1e-3, betas=(0.5, 0.999)): the seed's optimizer for both networks."""
+    return Adam(params, lr=1e-3, betas=(0.5, 0.999))
+
+
+class GAN(L.LightningModule):
+    """Vanilla GAN with MLP networks and binary cross-entropy on logits.
+
+    Each training iteration (one batch of real images x):
+      1. discriminator step on D(x) and D(G(z)) for a detached fake batch G(z);
+      2. generator step on D(G(z')) for fresh noise z'.
+
+    Args:
+        noise_dim: size of the uniform(-1, 1) noise vector (the seed's 96).
+        generator_optimizer, discriminator_optimizer: callables taking parameters and returning an
+            optimizer; default the seed's Adam(1e-3, betas=(0.5, 0.999)).
+        ema_decay: if set, keep an exponential moving average of the generator's weights (and
+            BatchNorm statistics) with this decay, used for sampling and evaluation.
+    """
+
+    generator_class: type[nn.Module] = MLPGenerator
+    discriminator_class: type[nn.Module] = MLPDiscriminator
+    discriminator_loss = staticmethod(bce_discriminator_loss)
+    generator_loss = staticmethod(bce_generator_loss)
+
+    def __init__(
+        self,
+        noise_dim: int = 96,
+        generator_optimizer: OptimizerCallable = seed_adam,
+        discriminator_optimizer: OptimizerCallable = seed_adam,
+        ema_decay: float | None = None,
+    ) -> None:
+        super().__init__()
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(
+                f"ema_decay must lie in (0, 1), got {ema_decay}; use null to turn EMA off."
+            )
+        self.save_hyperparameters(ignore=["generator_optimizer", "discriminator_optimizer"])
+        self.automatic_optimization = False
+        self.noise_dim = noise_dim
+        self.generator = self.generator_class(noise_dim)
+        self.discriminator = self.discriminator_class()
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.generator_ema = AveragedModel(
+                self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True
+            )
+            self.generator_ema.requires_grad_(False)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
+        return (
+            self.discriminator_optimizer(self.discriminator.parameters()),
+            self.generator_optimizer(self.generator.parameters()),
+        )
+
+    def noise(self, batch_size: int) -> Tensor:
+        return sample_noise(batch_size, self.noise_dim, device=self.device)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator to draw samples from: its EMA when that is on."""
+        return self.generator if self.generator_ema is None else self.generator_ema.module
+
+    @torch.no_grad()
+    def generate(self, noise: Tensor) -> Tensor:
+        """(B, noise_dim) noise -> (B, 1, 28, 28) images in [-1, 1], in eval mode."""
+        generator = self.sampling_generator
+        was_training = generator.training
+        generator.eval()
+        images = generator(noise.to(self.device))
+        generator.train(was_training)
+        return images
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
+        d_optimizer, g_optimizer = self.optimizers()
+
+        # 1. Discriminator: real images against a detached fake batch.
+        self.toggle_optimizer(d_optimizer)
+        fake = self.generator(self.noise(len(real))).detach()
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1) logits
+        d_loss = self.discriminator_loss(d_real, d_fake)
+        d_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        d_optimizer.step()  # the one counted step of this iteration
+        self.untoggle_optimizer(d_optimizer)
+
+        # 2. Generator: fresh noise, judged by the updated discriminator.
+        self.toggle_optimizer(g_optimizer)
+        g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
+        g_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        step_uncounted(g_optimizer)
+        self.untoggle_optimizer(g_optimizer)
+        self.update_ema()
+
+        losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
+        raise_if_not_finite(self, losses)
+        self.log_dict(losses, prog_bar=True)
+        self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
+
+    def update_ema(self) -> None:
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lets scripts/sample.py rebuild the right module from a checkpoint alone.
+        checkpoint["duet_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+
+
+class LSGAN(GAN):
+    """Least-squares GAN: the MLP networks of GAN with the least-squares losses."""
+
+    discriminator_loss = staticmethod(ls_discriminator_loss)
+    generator_loss = staticmethod(ls_generator_loss)
+
+
+class DCGAN(GAN):
+    """DCGAN: the seed's conv discriminator and InfoGAN's MNIST generator, with BCE losses."""
+
+    generator_class = DCGenerator
+    discriminator_class = DCDiscriminator

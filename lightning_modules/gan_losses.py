@@ -1,0 +1,60 @@
+"""GAN noise and losses as small pure functions of discriminator outputs.
+
+``real`` is D(x) and ``fake`` is D(G(z)), each a tensor of logits (or critic values) of shape
+(B, 1) or (B,). Every loss is a scalar averaged over the minibatch.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def sample_noise(
+    batch_size: int, dim: int, generator: torch.Generator | None = None, device=None
+) -> Tensor:
+    """Uniform noise in (-1, 1) of shape (batch_size, dim)."""
+    return torch.rand(batch_size, dim, generator=generator, device=device) * 2 - 1
+
+
+def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """BCE(D(x), 1) + BCE(D(G(z)), 0), on logits."""
+    real_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+    fake_loss = F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    return real_loss + fake_loss
+
+
+def bce_generator_loss(fake: Tensor) -> Tensor:
+    """BCE(D(G(z)), 1): the non-saturating generator objective."""
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+def ls_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """½·mean((D(x) − 1)²) + ½·mean(D(G(z))²)."""
+    return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
+
+
+def ls_generator_loss(fake: Tensor) -> Tensor:
+    """½·mean((D(G(z)) − 1)²)."""
+    return 0.5 * (fake - 1).square().mean()
+
+
+def wasserstein_critic_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """mean(D(G(z))) − mean(D(x)), without the gradient penalty."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_generator_loss(fake: Tensor) -> Tensor:
+    """−mean(D(G(z)))."""
+    return -fake.mean()
+
+
+def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, mix: Tensor) -> Tensor:
+    """mean((‖∇ D(x̂)‖₂ − 1)²) on interpolates x̂ = mix·x + (1 − mix)·G(z).
+
+    ``real`` and ``fake`` are images (B, ...), ``mix`` is (B,) in [0, 1]. The graph is kept
+    (``create_graph``) so the penalty can be differentiated with respect to the critic.
+    """
+    mix = mix.view(-1, *([1] * (real.dim() - 1)))
+    interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    (gradients,) = torch.autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)
+    return (gradients.flatten(1).norm(2, dim=1) - 1).square().mean()

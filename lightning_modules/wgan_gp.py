@@ -1,0 +1,99 @@
+"""WGAN-GP (Gulrajani et al., 2017) on the DCGAN networks, with manual optimization."""
+
+from collections.abc import Iterable
+
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.optim import Adam, Optimizer
+
+from lightning_modules.gan import GAN
+from lightning_modules.gan_losses import (
+    gradient_penalty,
+    wasserstein_critic_loss,
+    wasserstein_generator_loss,
+)
+from lightning_modules.networks import DCDiscriminator, DCGenerator
+from lightning_modules.steps import raise_if_not_finite, step_uncounted
+
+
+def wgan_gp_adam(params: Iterable) -> Optimizer:
+    """Adam(lr=1e-4, betas=(0, 0.9)), the WGAN-GP paper's optimizer."""
+    return Adam(params, lr=1e-4, betas=(0.0, 0.9))
+
+
+class WGANGP(GAN):
+    """WGAN with gradient penalty. The critic is the DCGAN discriminator, which has no BatchNorm.
+
+    Each training iteration (one batch of real images x) is one critic step, so every critic step
+    sees fresh real images, as in the paper's algorithm; every ``n_critic``-th iteration is followed
+    by one generator step:
+      1. critic: mean(D(G(z))) − mean(D(x)) + λ·mean((‖∇D(x̂)‖ − 1)²), x̂ random interpolates;
+      2. if the iteration index is a multiple of n_critic (counting from 1): generator
+         −mean(D(G(z'))) for fresh noise z'.
+
+    Args:
+        n_critic: critic steps per generator step (paper: 5).
+        penalty_weight: λ (paper: 10).
+        Other arguments as for GAN; optimizers default to Adam(1e-4, betas=(0, 0.9)).
+    """
+
+    generator_class = DCGenerator
+    discriminator_class = DCDiscriminator
+    discriminator_loss = staticmethod(wasserstein_critic_loss)
+    generator_loss = staticmethod(wasserstein_generator_loss)
+
+    def __init__(
+        self,
+        noise_dim: int = 96,
+        n_critic: int = 5,
+        penalty_weight: float = 10.0,
+        generator_optimizer: OptimizerCallable = wgan_gp_adam,
+        discriminator_optimizer: OptimizerCallable = wgan_gp_adam,
+        ema_decay: float | None = None,
+    ) -> None:
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
+        super().__init__(noise_dim, generator_optimizer, discriminator_optimizer, ema_decay)
+        self.n_critic = n_critic
+        self.penalty_weight = penalty_weight
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
+        critic_optimizer, g_optimizer = self.optimizers()
+
+        # 1. Critic step with the gradient penalty on random interpolates.
+        self.toggle_optimizer(critic_optimizer)
+        fake = self.generator(self.noise(len(real))).detach()
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1)
+        mix = torch.rand(len(real), device=self.device)
+        penalty = gradient_penalty(self.discriminator, real, fake, mix)
+        wasserstein = d_real.mean() - d_fake.mean()  # the critic's estimate of W(P_real, P_fake)
+        d_loss = self.discriminator_loss(d_real, d_fake) + self.penalty_weight * penalty
+        critic_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        critic_optimizer.step()  # the one counted step of this iteration
+        self.untoggle_optimizer(critic_optimizer)
+        losses = {"train/d_loss": d_loss}
+
+        # 2. Generator step after every n_critic critic steps.
+        if (self.trainer.global_step) % self.n_critic == 0:
+            self.toggle_optimizer(g_optimizer)
+            g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
+            g_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            step_uncounted(g_optimizer)
+            self.untoggle_optimizer(g_optimizer)
+            self.update_ema()
+            losses["train/g_loss"] = g_loss
+
+        raise_if_not_finite(self, losses)
+        self.log_dict(losses, prog_bar=True)
+        self.log_dict(
+            {
+                "train/d_real": d_real.mean(),
+                "train/d_fake": d_fake.mean(),
+                "train/wasserstein": wasserstein,
+                "train/gradient_penalty": penalty,
+            }
+        )

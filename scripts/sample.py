@@ -1,0 +1,87 @@
+"""Draw samples from a GAN checkpoint.
+
+    python scripts/sample.py CHECKPOINT --num N --out FILE [--seed S] [--device cpu]
+
+``FILE.pt`` receives a float tensor (N, 1, 28, 28) in [0, 1]; ``FILE.png`` a grid of the samples.
+Checkpoints trained on a GPU load on the CPU.
+"""
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from lightning_modules import GAN
+from lightning_modules.gan_losses import sample_noise
+
+
+class SampleError(RuntimeError):
+    pass
+
+
+def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
+    """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``."""
+    if not checkpoint_path.is_file():
+        raise SampleError(f"{checkpoint_path} does not exist or is not a file.")
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise SampleError(f"{checkpoint_path} is not a readable checkpoint: {error}") from error
+    class_path = checkpoint.get("duet_module") if isinstance(checkpoint, dict) else None
+    module_class = _import(class_path) if class_path else None
+    if not (isinstance(module_class, type) and issubclass(module_class, GAN)):
+        raise SampleError(
+            f"{checkpoint_path} holds a {class_path or 'non-duet'} checkpoint, not one of the GAN "
+            "family (GAN, LSGAN, DCGAN, WGANGP); sample.py needs a generator."
+        )
+    module = module_class.load_from_checkpoint(checkpoint_path, map_location=device)
+    return module.eval()
+
+
+def draw(module: GAN, num: int, seed: int) -> torch.Tensor:
+    """(num, 1, 28, 28) float samples in [0, 1]."""
+    noise = sample_noise(num, module.noise_dim, generator=torch.Generator().manual_seed(seed))
+    return ((module.generate(noise) + 1) / 2).clamp_(0, 1).cpu()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--num", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument("--out", type=Path, required=True, help="FILE.pt or FILE.png")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    if args.num < 1:
+        parser.error(f"--num must be at least 1, got {args.num}")
+    if args.out.suffix not in (".pt", ".png"):
+        parser.error(f"--out must end in .pt or .png, got {args.out}")
+    try:
+        samples = draw(load_generator_module(args.checkpoint, args.device), args.num, args.seed)
+    except SampleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".pt":
+        torch.save(samples, args.out)
+    else:
+        save_image(make_grid(samples, nrow=max(1, int(args.num**0.5)), pad_value=1.0), args.out)
+    print(f"wrote {args.num} samples to {args.out}")
+    return 0
+
+
+def _import(class_path: str):
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

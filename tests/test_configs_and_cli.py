@@ -1,0 +1,129 @@
+"""Every experiment config runs through the real CLI; a short real run writes one run folder."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from datamodules.idx import MNISTFilesError
+from scripts.train import cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    # LightningCLI warns when pytest's own arguments sit in sys.argv beside args=[...].
+    monkeypatch.setattr(sys, "argv", ["duet"])
+
+
+def test_there_is_a_config_per_gan_variant():
+    names = {path.stem for path in EXPERIMENT_CONFIGS}
+    assert {"gan", "lsgan", "dcgan", "wgan_gp"} <= names
+
+
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda path: path.stem)
+def test_fast_dev_run_of_every_config(config, mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.fast_dev_run=1",
+            f"--data.data_dir={mnist_dir}",
+            "--data.batch_size=16",
+        ]
+    )
+    assert cli.trainer.global_step == 1
+    assert cli.trainer.state.finished
+
+
+@pytest.mark.parametrize(("name", "epochs"), [("gan", 10), ("lsgan", 10), ("dcgan", 5)])
+def test_configs_keep_the_seed_schedule_and_hyperparameters(name, epochs):
+    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    assert config["trainer"]["max_epochs"] == epochs
+    model = config["model"]["init_args"]
+    assert model["noise_dim"] == 96
+    for key in ("generator_optimizer", "discriminator_optimizer"):
+        assert model[key]["init_args"] == {"lr": 1e-3, "betas": [0.5, 0.999]}
+    assert config["data"]["init_args"]["batch_size"] == 128
+
+
+def test_a_short_run_writes_config_checkpoints_samples_and_metrics_in_one_folder(
+    mnist_dir, tmp_path
+):
+    callbacks = tmp_path / "callbacks.yaml"  # a second --config replaces the callback list
+    callbacks.write_text(
+        "trainer:\n  callbacks:\n"
+        "    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
+        "      init_args: {save_last: true}\n"
+        "    - {class_path: callbacks.SampleGrid, init_args: {every_n_iterations: 3}}\n"
+    )
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "gan.yaml"),
+            f"--data.data_dir={mnist_dir}",
+            "--data.batch_size=16",
+            "--trainer.max_steps=6",
+            "--trainer.log_every_n_steps=2",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--config",
+            str(callbacks),
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    run = tmp_path / "gan" / "version_0"
+    assert (run / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "iter_000003.png",
+        "iter_000006.png",
+    ]
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    assert "train/d_loss" in metrics[0] and "train/g_loss" in metrics[0]
+    assert len(metrics) == 1 + 3  # header + steps 2, 4 and 6
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["class_path"] == "lightning_modules.GAN"
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 6
+    assert checkpoint["duet_module"] == "lightning_modules.gan.GAN"
+
+
+def test_optimizers_are_configurable_from_the_command_line(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "gan.yaml"),
+            "--trainer.fast_dev_run=1",
+            f"--data.data_dir={mnist_dir}",
+            "--model.generator_optimizer=torch.optim.SGD",
+            "--model.generator_optimizer.lr=0.05",
+        ]
+    )
+    discriminator_optimizer, generator_optimizer = cli.trainer.optimizers
+    assert isinstance(generator_optimizer, torch.optim.SGD)
+    assert generator_optimizer.defaults["lr"] == 0.05
+    assert isinstance(discriminator_optimizer, torch.optim.Adam)
+
+
+def test_missing_mnist_fails_with_the_data_dir_hint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MNISTFilesError, match=r"--data\.data_dir"):
+        cli_main(
+            [
+                "fit",
+                "--config",
+                str(REPO / "configs" / "gan.yaml"),
+                "--trainer.fast_dev_run=1",
+                f"--data.data_dir={tmp_path / 'empty'}",
+                "--data.download=false",
+            ]
+        )
