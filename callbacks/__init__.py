@@ -1,3 +1,5 @@
+from callbacks.episode_plot import EpisodeHistory
+from callbacks.gym_collector import GymCollector
 from callbacks.sample_grid import SampleGrid
 
-__all__ = ["SampleGrid"]
+__all__ = ["EpisodeHistory", "GymCollector", "SampleGrid"]

@@ -20,7 +20,7 @@ from lightning_modules.gan_losses import (
     sample_noise,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
-from lightning_modules.steps import raise_if_not_finite, step_uncounted
+from lightning_modules.steps import raise_if_not_finite, record_module_class, step_uncounted
 
 
 def seed_adam(params: Iterable) -> Optimizer:
@@ -131,8 +131,7 @@ class GAN(L.LightningModule):
             self.generator_ema.update_parameters(self.generator)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Lets scripts/sample.py rebuild the right module from a checkpoint alone.
-        checkpoint["duet_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        record_module_class(self, checkpoint)
 
 
 class LSGAN(GAN):

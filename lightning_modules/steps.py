@@ -44,3 +44,8 @@ def raise_if_not_finite(module: L.LightningModule, losses: dict[str, Tensor]) ->
         f"Training stopped; the last good checkpoint is: {checkpoint}. Lower the learning rates "
         "or resume from that checkpoint with another seed."
     )
+
+
+def record_module_class(module: L.LightningModule, checkpoint: dict) -> None:
+    """Store the module's import path in a checkpoint, so scripts can rebuild it from the file."""
+    checkpoint["duet_module"] = f"{type(module).__module__}.{type(module).__qualname__}"

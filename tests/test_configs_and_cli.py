@@ -25,25 +25,26 @@ def test_there_is_a_config_per_gan_variant():
     assert {"gan", "lsgan", "dcgan", "wgan_gp"} <= names
 
 
+def small_data_args(config: Path, mnist_dir: Path) -> list[str]:
+    """Overrides that keep a config's data small: tiny MNIST files, or a short prefill."""
+    data_class = yaml.safe_load(config.read_text())["data"]["class_path"]
+    if data_class == "datamodules.MNISTDataModule":
+        return [f"--data.data_dir={mnist_dir}", "--data.batch_size=16"]
+    # The collector is the last callback, which --trainer.callbacks.init_args addresses.
+    return ["--trainer.callbacks.init_args.prefill_steps=300", "--data.batch_size=32"]
+
+
 @pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda path: path.stem)
 def test_fast_dev_run_of_every_config(config, mnist_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cli = cli_main(
-        [
-            "fit",
-            "--config",
-            str(config),
-            "--trainer.fast_dev_run=1",
-            f"--data.data_dir={mnist_dir}",
-            "--data.batch_size=16",
-        ]
-    )
+    args = ["fit", "--config", str(config), "--trainer.fast_dev_run=1"]
+    cli = cli_main(args + small_data_args(config, mnist_dir))
     assert cli.trainer.global_step == 1
     assert cli.trainer.state.finished
 
 
 @pytest.mark.parametrize(("name", "epochs"), [("gan", 10), ("lsgan", 10), ("dcgan", 5)])
-def test_configs_keep_the_seed_schedule_and_hyperparameters(name, epochs):
+def test_gan_configs_keep_the_seed_schedule_and_hyperparameters(name, epochs):
     config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     assert config["trainer"]["max_epochs"] == epochs
     model = config["model"]["init_args"]
@@ -127,3 +128,26 @@ def test_missing_mnist_fails_with_the_data_dir_hint(tmp_path, monkeypatch):
                 "--data.download=false",
             ]
         )
+
+
+def test_actenv_config_reproduces_the_seed():
+    config = yaml.safe_load((REPO / "configs" / "actenv_cartpole.yaml").read_text())
+    collector = config["trainer"]["callbacks"][-1]
+    assert collector["class_path"] == "callbacks.GymCollector"
+    assert collector["init_args"] == {
+        "env_id": "CartPole-v1",
+        "num_envs": 1,
+        "seed": 0,
+        "prefill_steps": 100_000,
+        "explore_start": 1.0,
+        "explore_stop": 0.01,
+        "decay_rate": 1e-4,
+        "return_scale": 500.0,
+        "stop_mean_return": 500.0,
+        "max_episodes": 1_111,
+    }
+    model = config["model"]["init_args"]
+    assert model["hidden_size"] == 8 and model["optimizer"]["init_args"] == {"lr": 1e-4}
+    assert not model["trainable_heads"] and not model["batchnorm_training"]
+    assert config["data"]["init_args"]["capacity"] == 100_000
+    assert config["data"]["init_args"]["batch_size"] == 1_000

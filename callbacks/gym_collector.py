@@ -1,0 +1,256 @@
+"""Steps Gymnasium environments between training iterations and fills the replay buffer."""
+
+import math
+from collections import deque
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+import torch
+
+from callbacks.episode_plot import EpisodeHistory
+from datamodules.experience import ExperienceDataModule
+
+
+class GymCollector(L.Callback):
+    """Owns ``num_envs`` copies of ``env_id`` (a Gymnasium vector env: CartPole's native one where
+    it exists) and writes their transitions into the ExperienceDataModule's replay buffer.
+
+    Order within training iteration k:
+      1. ``on_train_batch_start``: ``steps_per_iteration`` vector steps. Each env acts randomly
+         with probability p = explore_stop + (explore_start − explore_stop)·exp(−decay_rate·t),
+         t = environment steps taken in training so far, else greedily from Act given its state
+         and previous action (0 at the start of every episode).
+      2. ``training_step`` then samples its batch, so it may contain the transitions of step 1.
+         The agent reads the batch from the dataloader iterator itself, so Lightning does not
+         prefetch a batch ahead of the collection (the order of the seed's loop).
+    When an episode ends (terminated or truncated), all its transitions are rated
+    (return − return_offset) / return_scale and the episode is logged. Training stops when the
+    mean return of the last ``window`` episodes reaches ``stop_mean_return``, or after
+    ``max_episodes`` episodes. Before training, ``prefill_steps`` random steps fill the buffer.
+
+    Vector envs reset an env on the step after its episode ended (gymnasium's next-step
+    autoreset); that step yields no transition. When every env ended at once (always so with one
+    env) the reset step is taken at once, so each iteration still collects a real transition.
+    """
+
+    def __init__(
+        self,
+        env_id: str = "CartPole-v1",
+        num_envs: int = 1,
+        seed: int = 0,
+        prefill_steps: int = 100_000,
+        steps_per_iteration: int = 1,
+        explore_start: float = 1.0,
+        explore_stop: float = 0.01,
+        decay_rate: float = 1e-4,
+        return_scale: float = 500.0,
+        return_offset: float = 0.0,
+        stop_mean_return: float | None = 500.0,
+        max_episodes: int | None = 1_111,
+        window: int = 100,
+        vectorization_mode: str | None = None,
+    ) -> None:
+        if return_scale <= 0:
+            raise ValueError(f"return_scale must be positive, got {return_scale}.")
+        if num_envs < 1 or steps_per_iteration < 1 or window < 1:
+            raise ValueError("num_envs, steps_per_iteration and window must be at least 1.")
+        check_environment(env_id)
+        self.env_id, self.num_envs, self.seed = env_id, num_envs, seed
+        self.prefill_steps, self.steps_per_iteration = prefill_steps, steps_per_iteration
+        self.explore_start, self.explore_stop, self.decay_rate = (
+            explore_start,
+            explore_stop,
+            decay_rate,
+        )
+        self.return_scale, self.return_offset = return_scale, return_offset
+        self.stop_mean_return, self.max_episodes, self.window = (
+            stop_mean_return,
+            max_episodes,
+            window,
+        )
+        self.vectorization_mode = vectorization_mode
+        self.envs: gym.vector.VectorEnv | None = None
+        self.rng = np.random.default_rng(seed)
+        self.training_steps = 0  # t of the exploration schedule
+        self.next_episode_id = 0  # ids tag buffer transitions until their episode is rated
+        self.episodes = 0
+        self.recent_returns: deque[float] = deque(maxlen=window)
+        self.history = EpisodeHistory()
+        self.latest_losses: dict[str, torch.Tensor] = {}
+
+    # ---- set-up ----------------------------------------------------------------------------
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(trainer.datamodule, ExperienceDataModule):
+            raise TypeError(
+                "GymCollector fills an ExperienceDataModule: set data.class_path to it."
+            )
+        if self.envs is None:
+            self.envs = gym.make_vec(
+                self.env_id, num_envs=self.num_envs, vectorization_mode=self.vectorization_mode
+            )
+            self._start_episodes(seed=self.seed)
+        state_size = self.envs.single_observation_space.shape[0]
+        self.buffer = trainer.datamodule.build_buffer(state_size)
+        pl_module.build(state_size, int(self.envs.single_action_space.n))
+
+    def _start_episodes(self, seed: int | None = None) -> None:
+        self.obs, _ = self.envs.reset(seed=seed)  # (N, S)
+        n = self.num_envs
+        self.prev_action = np.zeros(n, dtype=np.int64)
+        # Fresh ids: transitions of episodes cut short here are never rated, so never sampled.
+        self.episode_id = np.arange(self.next_episode_id, self.next_episode_id + n)
+        self.next_episode_id += n
+        self.episode_return = np.zeros(n)
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        self.autoresetting = np.zeros(n, dtype=bool)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if len(self.buffer) == 0 and self.prefill_steps > 0:
+            self.prefill()
+
+    def prefill(self) -> None:
+        """At least ``prefill_steps`` random transitions; then fresh episodes for training."""
+        num_actions = int(self.envs.single_action_space.n)
+        collected = 0
+        while collected < self.prefill_steps:
+            collected += self.step(self.rng.integers(num_actions, size=self.num_envs), log_to=None)
+        self._start_episodes()
+
+    # ---- one training iteration ------------------------------------------------------------
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        for _ in range(self.steps_per_iteration):
+            self.step(self.choose_actions(pl_module), log_to=pl_module)
+            self.training_steps += self.num_envs
+        if self._should_stop():
+            trainer.should_stop = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if isinstance(outputs, dict):
+            self.latest_losses = outputs  # kept as tensors: read only when an episode ends
+
+    def explore_probability(self) -> float:
+        decay = math.exp(-self.decay_rate * self.training_steps)
+        return self.explore_stop + (self.explore_start - self.explore_stop) * decay
+
+    def choose_actions(self, agent) -> np.ndarray:
+        explore = self.rng.random(self.num_envs) < self.explore_probability()
+        actions = self.rng.integers(int(self.envs.single_action_space.n), size=self.num_envs)
+        if not explore.all():
+            states = torch.as_tensor(self.obs, dtype=torch.float32)
+            greedy = agent.greedy_actions(states, torch.as_tensor(self.prev_action)).cpu().numpy()
+            actions = np.where(explore, actions, greedy)
+        return actions
+
+    def step(self, actions: np.ndarray, log_to: L.LightningModule | None) -> int:
+        """One vector step with ``actions`` (N,); returns how many transitions it stored."""
+        next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
+        real = ~self.autoresetting  # envs whose step was a transition, not an autoreset
+        self.buffer.add(
+            episode=self.episode_id[real],
+            prev_action=self.prev_action[real],
+            state=self.obs[real],
+            action=actions[real],
+            next_state=next_obs[real],
+            reward=rewards[real],
+            terminated=terminated[real],
+            truncated=truncated[real],
+        )
+        self.episode_return[real] += rewards[real]
+        self.episode_length[real] += 1
+        ended = real & (terminated | truncated)
+        self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
+        self.obs = next_obs
+        for env_index in np.flatnonzero(ended):
+            self.finish_episode(env_index, log_to)
+        self.autoresetting = ended
+        if ended.all():  # take the reset step now, so the next iteration collects a transition
+            self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))
+            self.autoresetting[:] = False
+        return int(real.sum())
+
+    def finish_episode(self, env_index: int, log_to: L.LightningModule | None) -> None:
+        episode_return = float(self.episode_return[env_index])
+        rate = (episode_return - self.return_offset) / self.return_scale
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(
+                f"An episode of {self.env_id} returned {episode_return}, which rates "
+                f"({episode_return} − return_offset {self.return_offset}) / return_scale "
+                f"{self.return_scale} = {rate:.3f}, outside [0, 1]. Choose return_offset and "
+                "return_scale so that every possible return maps into [0, 1]."
+            )
+        self.buffer.rate_episode(int(self.episode_id[env_index]), rate)
+        self.episode_id[env_index] = self.next_episode_id
+        self.next_episode_id += 1
+        self.episode_return[env_index] = 0.0
+        self.episode_length[env_index] = 0
+        if log_to is not None:
+            self._record_episode(episode_return, rate, log_to)
+
+    def _record_episode(
+        self, episode_return: float, rate: float, module: L.LightningModule
+    ) -> None:
+        self.episodes += 1
+        self.recent_returns.append(episode_return)
+        mean_return = float(np.mean(self.recent_returns))
+        losses = {name: float(value) for name, value in self.latest_losses.items()}
+        self.history.append(episode_return, mean_return, losses)
+        metrics = {
+            "episode/return": episode_return,
+            f"episode/mean_return_{self.window}": mean_return,
+            "episode/rate": rate,
+            "episode/explore_p": self.explore_probability(),
+            "episode/count": float(self.episodes),
+        }
+        # Every episode goes to the loggers directly: self.log would keep only those that end
+        # on a log_every_n_steps boundary. self.log still makes them callback metrics, so a
+        # ModelCheckpoint or EarlyStopping can monitor them.
+        module.log_dict(metrics, logger=False, batch_size=1)
+        if module.trainer.is_global_zero:
+            for logger in module.trainer.loggers:
+                logger.log_metrics(metrics, step=module.trainer.global_step)
+
+    def _should_stop(self) -> bool:
+        if self.max_episodes is not None and self.episodes >= self.max_episodes:
+            return True
+        full_window = len(self.recent_returns) == self.window
+        target = self.stop_mean_return
+        return target is not None and full_window and np.mean(self.recent_returns) >= target
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero and len(self.history):
+            self.history.plot(f"{trainer.log_dir or trainer.default_root_dir}/episodes.png")
+
+    def state_dict(self) -> dict:
+        # The environment id travels with checkpoints so scripts/play.py knows what to play.
+        return {"env_id": self.env_id}
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.envs is not None:
+            self.envs.close()
+            self.envs = None
+
+
+def check_environment(env_id: str) -> None:
+    """Raise a clear error unless ``env_id`` is registered with Box states and Discrete actions."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f"Unknown Gymnasium environment '{env_id}': {error}. Registered ids are listed by "
+            "gymnasium.pprint_registry()."
+        ) from error
+    observation_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ValueError(
+            f"{env_id} has a {type(action_space).__name__} action space; the Act/Env agent picks "
+            "one of n actions and needs a Discrete action space."
+        )
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise ValueError(
+            f"{env_id} observes {observation_space}; the Act/Env agent needs a flat Box "
+            "observation (a vector of floats)."
+        )

@@ -1,0 +1,76 @@
+"""The DataModule that serves batches of experience from a replay buffer."""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.replay import ReplayBuffer, ReplayDataset
+
+
+class ExperienceDataModule(L.LightningDataModule):
+    """Batches of rated transitions from a ReplayBuffer that a collector callback fills.
+
+    The buffer is allocated by ``build_buffer(state_size)`` once the environment is known (the
+    GymCollector does this in its ``setup``). The buffer and the sampling generator travel in
+    checkpoints through ``state_dict``.
+
+    Args:
+        capacity: transitions the buffer holds (seed: 100,000).
+        batch_size: transitions per training batch (seed: 1,000).
+        batches_per_epoch: training iterations per epoch; None for one endless epoch.
+        seed: seed of the batch sampling; None takes ``torch.initial_seed()``.
+    """
+
+    def __init__(
+        self,
+        capacity: int = 100_000,
+        batch_size: int = 1_000,
+        batches_per_epoch: int | None = 1_000,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be at least 1, got {batch_size}.")
+        if capacity < batch_size:
+            raise ValueError(
+                f"data.capacity={capacity} is smaller than data.batch_size={batch_size}: the "
+                "replay buffer must hold at least one batch. Raise capacity or lower batch_size."
+            )
+        self.save_hyperparameters()
+        self.buffer: ReplayBuffer | None = None
+        self.generator = torch.Generator()
+        self.generator.manual_seed(torch.initial_seed() if seed is None else seed)
+        self._pending_state: dict | None = None
+
+    def build_buffer(self, state_size: int) -> ReplayBuffer:
+        if self.buffer is None or self.buffer.state_size != state_size:
+            self.buffer = ReplayBuffer(self.hparams.capacity, state_size)
+            if self._pending_state is not None:  # a checkpoint loaded before the env was known
+                self.buffer.load_state_dict(self._pending_state)
+                self._pending_state = None
+        return self.buffer
+
+    def train_dataloader(self) -> DataLoader:
+        if self.buffer is None:
+            raise RuntimeError(
+                "ExperienceDataModule has no replay buffer: add a GymCollector to "
+                "trainer.callbacks; it builds and fills the buffer."
+            )
+        dataset = ReplayDataset(
+            self.buffer, self.hparams.batch_size, self.hparams.batches_per_epoch, self.generator
+        )
+        return DataLoader(dataset, batch_size=None, num_workers=0)  # batch_size=None: no collation
+
+    def state_dict(self) -> dict:
+        state = {"generator": self.generator.get_state()}
+        if self.buffer is not None:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        if "buffer" in state:
+            if self.buffer is None:
+                self._pending_state = state["buffer"]
+            else:
+                self.buffer.load_state_dict(state["buffer"])

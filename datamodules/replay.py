@@ -1,0 +1,145 @@
+"""A preallocated ring buffer of rated transitions, and an IterableDataset of batches from it."""
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import IterableDataset
+
+UNRATED = -1.0
+
+
+class Transitions(NamedTuple):
+    """A batch of B transitions; states are (B, S), everything else (B,)."""
+
+    prev_action: Tensor
+    state: Tensor
+    action: Tensor
+    next_state: Tensor
+    reward: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    rate: Tensor
+
+    def to(self, device) -> "Transitions":
+        return Transitions(*(field.to(device, non_blocking=True) for field in self))
+
+
+class ReplayBuffer:
+    """Ring buffer of ``capacity`` transitions held in preallocated tensors.
+
+    Each transition carries the id of its episode and a rate, −1 until that episode ends; then
+    ``rate_episode`` gives all its transitions the episode's rate. ``sample`` draws uniformly among
+    rated transitions only. Writes go through NumPy views of the tensors, which cost a microsecond
+    instead of a tensor indexing call.
+    """
+
+    def __init__(self, capacity: int, state_size: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self.state_size = state_size
+        self.tensors = {
+            "prev_action": torch.zeros(capacity, dtype=torch.int64),
+            "state": torch.zeros(capacity, state_size),
+            "action": torch.zeros(capacity, dtype=torch.int64),
+            "next_state": torch.zeros(capacity, state_size),
+            "reward": torch.zeros(capacity),
+            "terminated": torch.zeros(capacity, dtype=torch.bool),
+            "truncated": torch.zeros(capacity, dtype=torch.bool),
+            "rate": torch.full((capacity,), UNRATED),
+            "episode": torch.full((capacity,), -1, dtype=torch.int64),
+        }
+        self.arrays = {name: tensor.numpy() for name, tensor in self.tensors.items()}
+        self.position = 0  # next slot to write
+        self.size = 0  # filled slots
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(
+        self, episode, prev_action, state, action, next_state, reward, terminated, truncated
+    ) -> None:
+        """Append n transitions (arrays with a leading dimension n, states (n, S)), unrated."""
+        n = len(episode)
+        slots = (self.position + torch.arange(n)).remainder_(self.capacity).numpy()
+        fields = dict(
+            episode=episode,
+            prev_action=prev_action,
+            state=state,
+            action=action,
+            next_state=next_state,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+        )
+        for name, values in fields.items():
+            self.arrays[name][slots] = values
+        self.arrays["rate"][slots] = UNRATED
+        self.position = (self.position + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def rate_episode(self, episode: int, rate: float) -> int:
+        """Give every stored transition of ``episode`` its rate; returns how many there were."""
+        slots = self.tensors["episode"][: self.size] == episode
+        self.tensors["rate"][: self.size][slots] = rate
+        return int(slots.sum())
+
+    def num_rated(self) -> int:
+        return int((self.tensors["rate"][: self.size] >= 0).sum())
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Transitions:
+        """B transitions drawn uniformly, with replacement, among the rated ones."""
+        rated = (self.tensors["rate"][: self.size] >= 0).nonzero().squeeze(1)  # (R,)
+        if len(rated) == 0:
+            raise RuntimeError(
+                "The replay buffer holds no rated transition yet: no episode has ended. Prefill "
+                "it with more steps (GymCollector.prefill_steps) before training."
+            )
+        index = rated[torch.randint(len(rated), (batch_size,), generator=generator)]
+        return Transitions(*(self.tensors[name][index] for name in Transitions._fields))
+
+    def state_dict(self) -> dict:
+        return {"tensors": dict(self.tensors), "position": self.position, "size": self.size}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, tensor in self.tensors.items():
+            loaded = state["tensors"][name]
+            if loaded.shape != tensor.shape:
+                raise ValueError(
+                    f"replay buffer field '{name}' has shape {tuple(loaded.shape)} in the "
+                    "checkpoint "
+                    f"but {tuple(tensor.shape)} here: capacity or state size differ."
+                )
+            tensor.copy_(loaded)  # in place, so the NumPy views stay valid
+        self.position, self.size = state["position"], state["size"]
+
+
+class ReplayDataset(IterableDataset):
+    """Yields ``batches_per_epoch`` batches of ``batch_size`` sampled from a live ReplayBuffer
+    (indefinitely when ``batches_per_epoch`` is None). The buffer keeps filling while training
+    runs, so this dataset must be read in the main process (``num_workers=0``)."""
+
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        batch_size: int,
+        batches_per_epoch: int | None,
+        generator: torch.Generator,
+    ) -> None:
+        self.buffer = buffer
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[Transitions]:
+        count = 0
+        while self.batches_per_epoch is None or count < self.batches_per_epoch:
+            count += 1
+            yield self.buffer.sample(self.batch_size, self.generator)
+
+    def __len__(self) -> int:
+        if self.batches_per_epoch is None:
+            raise TypeError("an endless ReplayDataset has no length")
+        return self.batches_per_epoch

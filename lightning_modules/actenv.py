@@ -1,0 +1,149 @@
+"""The Act/Env agent: an actor and an environment model trained by four optimizers."""
+
+from collections.abc import Iterable, Iterator
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+from torch.optim import Adam, Optimizer
+
+from datamodules.replay import Transitions
+from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+from lightning_modules.networks.actenv import ActEnvNet
+from lightning_modules.steps import raise_if_not_finite, record_module_class, step_uncounted
+
+
+def seed_actenv_adam(params: Iterable) -> Optimizer:
+    """Adam(lr=1e-4), the seed's optimizer for all four updates."""
+    return Adam(params, lr=1e-4)
+
+
+def trainable(network: nn.Module) -> list[nn.Parameter]:
+    return [p for p in network.parameters() if p.requires_grad]
+
+
+class ActEnvAgent(L.LightningModule):
+    """Act(state, previous action) -> (action logits, Q); Env(state, action) -> (next state, Q).
+
+    Each training iteration, on a batch of rated transitions (rate = success of the episode):
+      1. one forward pass of both networks;
+         a_opt: a_loss = CE(Act action, taken action) + BCE(Act Q, rate), over Act;
+         e_opt: e_loss = BCE(Env next state, sigmoid(next state)) + BCE(Env Q, rate), over Env;
+      2. a fresh forward pass; both gradients are taken before either step is applied;
+         a_opt2: a_loss2 = −mean(Act Q), over Act;
+         e_opt2: e_loss2 = mean((Env Q − Act Q)²), over Env.
+    Four separate Adam optimizers, as the seed's four ``minimize`` calls each kept their own state.
+
+    The GymCollector callback steps the environment before each iteration and calls ``build``
+    with the environment's sizes when they are not given, so only ``env_id`` needs to change for
+    another environment.
+
+    Args:
+        state_size, action_size: the environment's observation size and number of actions.
+        hidden_size: units of the hidden layer (seed: 8).
+        trainable_heads: train the output heads (seed: False, they stay at their initialisation).
+        batchnorm_training: let BatchNorm use batch statistics while training (seed: False).
+        optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
+    """
+
+    def __init__(
+        self,
+        state_size: int | None = None,
+        action_size: int | None = None,
+        hidden_size: int = 8,
+        trainable_heads: bool = False,
+        batchnorm_training: bool = False,
+        optimizer: OptimizerCallable = seed_actenv_adam,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.automatic_optimization = False
+        self.optimizer = optimizer
+        self.act: ActEnvNet | None = None
+        self.env: ActEnvNet | None = None
+        if state_size is not None and action_size is not None:
+            self.build(state_size, action_size)
+
+    def build(self, state_size: int, action_size: int) -> None:
+        """Create both networks for an environment's sizes (recorded in the hyperparameters)."""
+        if self.act is not None:
+            if (state_size, action_size) != (self.hparams.state_size, self.hparams.action_size):
+                raise ValueError(
+                    f"The agent was built for state_size={self.hparams.state_size}, action_size="
+                    f"{self.hparams.action_size}, but the environment has {state_size} and "
+                    f"{action_size}. Drop model.state_size/action_size to take the environment's."
+                )
+            return
+        self.hparams.update(state_size=state_size, action_size=action_size)
+        options = dict(
+            hidden_size=self.hparams.hidden_size,
+            trainable_heads=self.hparams.trainable_heads,
+            batchnorm_training=self.hparams.batchnorm_training,
+        )
+        self.act = ActEnvNet(state_size, action_size, out_size=action_size, **options)
+        self.env = ActEnvNet(state_size, action_size, out_size=state_size, **options)
+
+    def configure_optimizers(self) -> tuple[Optimizer, Optimizer, Optimizer, Optimizer]:
+        if self.act is None:
+            raise RuntimeError(
+                "ActEnvAgent has no networks: give model.state_size and model.action_size, or add "
+                "a GymCollector to trainer.callbacks to take them from the environment."
+            )
+        act, env = trainable(self.act), trainable(self.env)
+        a_opt, e_opt = self.optimizer(act), self.optimizer(env)
+        a_opt2, e_opt2 = self.optimizer(act), self.optimizer(env)
+        return a_opt, e_opt, a_opt2, e_opt2
+
+    @torch.no_grad()
+    def greedy_actions(self, states: Tensor, prev_actions: Tensor) -> Tensor:
+        """(N, S) states and (N,) previous actions -> (N,) argmax of Act's action logits."""
+        was_training = self.act.training
+        self.act.eval()
+        action_logits, _ = self.act(states.to(self.device), prev_actions.to(self.device))
+        self.act.train(was_training)
+        return action_logits.argmax(dim=1)
+
+    def training_step(self, dataloader_iter: Iterator) -> dict[str, Tensor]:
+        # Reading the iterator here, after the collector's on_train_batch_start, means the batch
+        # is sampled after this iteration's environment step (Lightning prefetches nothing).
+        batch, _, _ = next(dataloader_iter)
+        batch: Transitions = batch.to(self.device)
+        a_opt, e_opt, a_opt2, e_opt2 = self.optimizers()
+
+        # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on
+        #    Env alone, so one backward pass of their sum gives each optimizer its own gradient.
+        action_logits, act_q = self.act(batch.state, batch.prev_action)
+        next_state_logits, env_q = self.env(batch.state, batch.action)
+        a_loss = act_loss(action_logits, batch.action, act_q, batch.rate)
+        e_loss = env_loss(next_state_logits, batch.next_state, env_q, batch.rate)
+        a_opt.zero_grad(set_to_none=True)
+        e_opt.zero_grad(set_to_none=True)
+        self.manual_backward(a_loss + e_loss)
+        a_opt.step()  # the one counted step of this iteration
+        step_uncounted(e_opt)
+
+        # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
+        #    step. Act's Q is a constant in e_loss2, which is minimised over Env only.
+        _, act_q = self.act(batch.state, batch.prev_action)
+        _, env_q = self.env(batch.state, batch.action)
+        a_loss2 = act_q_loss(act_q)
+        e_loss2 = env_q_matching_loss(env_q, act_q.detach())
+        a_opt2.zero_grad(set_to_none=True)
+        e_opt2.zero_grad(set_to_none=True)
+        self.manual_backward(a_loss2 + e_loss2)
+        step_uncounted(a_opt2)
+        step_uncounted(e_opt2)
+
+        losses = {
+            "train/a_loss": a_loss,
+            "train/e_loss": e_loss,
+            "train/a_loss2": a_loss2,
+            "train/e_loss2": e_loss2,
+        }
+        raise_if_not_finite(self, losses)
+        self.log_dict(losses, batch_size=len(batch.action))
+        return {name: loss.detach() for name, loss in losses.items()}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        record_module_class(self, checkpoint)

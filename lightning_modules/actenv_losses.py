@@ -1,0 +1,33 @@
+"""The seed's four Act/Env losses as pure functions.
+
+Shapes: ``action_logits`` (B, A), ``actions`` (B,) int64, ``next_state_logits`` and
+``next_states`` (B, S), every ``*_q`` logit and ``rates`` (B,). Each loss is a batch mean,
+as ``tf.reduce_mean`` over the TensorFlow ops the seed used.
+"""
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def act_loss(action_logits: Tensor, actions: Tensor, act_q: Tensor, rates: Tensor) -> Tensor:
+    """Softmax cross-entropy of the taken action + sigmoid cross-entropy of Q against the rate."""
+    imitation = F.cross_entropy(action_logits, actions)
+    return imitation + F.binary_cross_entropy_with_logits(act_q, rates)
+
+
+def env_loss(
+    next_state_logits: Tensor, next_states: Tensor, env_q: Tensor, rates: Tensor
+) -> Tensor:
+    """Sigmoid cross-entropy against sigmoid(next state) + sigmoid cross-entropy of Q vs rate."""
+    model = F.binary_cross_entropy_with_logits(next_state_logits, next_states.sigmoid())
+    return model + F.binary_cross_entropy_with_logits(env_q, rates)
+
+
+def env_q_matching_loss(env_q: Tensor, act_q: Tensor) -> Tensor:
+    """mean((Env Q − Act Q)²): e_loss2, minimised over Env's parameters."""
+    return (env_q - act_q).square().mean()
+
+
+def act_q_loss(act_q: Tensor) -> Tensor:
+    """−mean(Act Q): a_loss2, minimised over Act's parameters."""
+    return -act_q.mean()

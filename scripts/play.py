@@ -1,0 +1,96 @@
+"""Play the greedy policy of an Act/Env checkpoint and print each episode's total reward.
+
+    python scripts/play.py CHECKPOINT [--episodes 10] [--seed S] [--env-id ID] [--video-dir DIR]
+
+The environment is the one the checkpoint was trained on unless ``--env-id`` says otherwise.
+``--video-dir`` records every episode with gymnasium's RecordVideo; it needs the rendering
+extras: ``pip install -e ".[render]"``.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lightning_modules import ActEnvAgent
+
+
+class PlayError(RuntimeError):
+    pass
+
+
+def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, str | None]:
+    """The agent in eval mode on the CPU, and the environment id stored with it (if any)."""
+    if not checkpoint_path.is_file():
+        raise PlayError(f"{checkpoint_path} does not exist or is not a file.")
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise PlayError(f"{checkpoint_path} is not a readable checkpoint: {error}") from error
+    module = checkpoint.get("duet_module") if isinstance(checkpoint, dict) else None
+    if module != "lightning_modules.actenv.ActEnvAgent":
+        raise PlayError(
+            f"{checkpoint_path} holds a {module or 'non-duet'} checkpoint, not an ActEnvAgent."
+        )
+    agent = ActEnvAgent.load_from_checkpoint(checkpoint_path, map_location="cpu").eval()
+    collectors = [s for key, s in checkpoint.get("callbacks", {}).items() if "GymCollector" in key]
+    return agent, collectors[0]["env_id"] if collectors else None
+
+
+def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
+    """Total reward of each greedy episode; the previous action is 0 at every episode start."""
+    totals = []
+    for episode in range(episodes):
+        state, _ = env.reset(seed=seed + episode)
+        prev_action, total, done = 0, 0.0, False
+        while not done:
+            states = torch.as_tensor(np.asarray(state, dtype=np.float32))[None]
+            action = int(agent.greedy_actions(states, torch.tensor([prev_action]))[0])
+            state, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            prev_action, done = action, terminated or truncated
+        totals.append(total)
+    return totals
+
+
+def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
+    if video_dir is None:
+        return gym.make(env_id)
+    env = gym.make(env_id, render_mode="rgb_array")
+    return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    parser.add_argument("--env-id", help="environment to play (default: the checkpoint's)")
+    parser.add_argument("--video-dir", type=Path, help="record videos of every episode here")
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes must be at least 1, got {args.episodes}")
+    try:
+        agent, trained_on = load_agent(args.checkpoint)
+    except PlayError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    env_id = args.env_id or trained_on or "CartPole-v1"
+    env = make_env(env_id, args.video_dir)
+    totals = play(agent, env, args.episodes, args.seed)
+    env.close()
+    for episode, total in enumerate(totals, start=1):
+        print(f"episode {episode}: total reward {total:g}")
+    print(
+        f"mean {np.mean(totals):.1f} ± {np.std(totals):.1f} over {len(totals)} episodes on {env_id}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The Gymnasium collector: prefill, exploration, episode bookkeeping, vector envs, stopping."""
+
+import math
+from types import SimpleNamespace
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from callbacks import GymCollector
+from datamodules import ExperienceDataModule
+from lightning_modules import ActEnvAgent
+from tests.conftest import tiny_trainer
+
+
+def collector_with_buffer(capacity=20_000, **kwargs):
+    collector = GymCollector(**{"prefill_steps": 0, **kwargs})
+    datamodule = ExperienceDataModule(capacity=capacity, batch_size=10)
+    agent = ActEnvAgent()
+    collector.setup(SimpleNamespace(datamodule=datamodule), agent, "fit")
+    return collector, datamodule.buffer, agent
+
+
+def episodes_in(buffer):
+    """Per rated episode: its transitions in the order they were written (no wrap-around)."""
+    t = {name: tensor[: len(buffer)] for name, tensor in buffer.tensors.items()}
+    episodes = {}
+    for episode in t["episode"][t["rate"] >= 0].unique().tolist():
+        slots = (t["episode"] == episode).nonzero().squeeze(1)
+        episodes[episode] = {name: values[slots] for name, values in t.items()}
+    return episodes
+
+
+@pytest.mark.parametrize("num_envs", [1, 4])
+def test_prefill_collects_the_requested_number_of_transitions(num_envs):
+    collector, buffer, _ = collector_with_buffer(num_envs=num_envs, prefill_steps=1_000)
+    collector.prefill()
+    assert 1_000 <= len(buffer) < 1_000 + num_envs
+    if num_envs == 1:
+        assert len(buffer) == 1_000
+    assert collector.episodes == 0 and collector.training_steps == 0  # prefill is not training
+
+
+@pytest.mark.parametrize("num_envs", [1, 4])
+def test_episode_bookkeeping_on_cartpole(num_envs):
+    collector, buffer, _ = collector_with_buffer(num_envs=num_envs, prefill_steps=3_000)
+    collector.prefill()
+    episodes = episodes_in(buffer)
+    assert len(episodes) > 20
+    for episode in episodes.values():
+        length = len(episode["reward"])
+        # CartPole pays 1 per step: the rate is the return over 500, the return the length.
+        assert torch.allclose(episode["rate"], torch.tensor(length / 500))
+        assert episode["terminated"][-1] or episode["truncated"][-1]
+        assert not (episode["terminated"][:-1] | episode["truncated"][:-1]).any()
+        # States chain from one transition to the next: no autoreset step was stored.
+        assert torch.equal(episode["state"][1:], episode["next_state"][:-1])
+        # The previous action is 0 at the start of an episode, then the action just taken.
+        assert episode["prev_action"][0] == 0
+        assert torch.equal(episode["prev_action"][1:], episode["action"][:-1])
+
+
+def test_vector_env_uses_the_native_cartpole_implementation():
+    collector, _, _ = collector_with_buffer(num_envs=8)
+    assert type(collector.envs).__name__ == "CartPoleVectorEnv"
+    assert collector.obs.shape == (8, 4)
+
+
+def test_exploration_schedule_follows_the_seed_formula():
+    collector = GymCollector(prefill_steps=0)
+    assert collector.explore_probability() == pytest.approx(1.0)
+    collector.training_steps = 10_000
+    assert collector.explore_probability() == pytest.approx(0.01 + 0.99 * math.exp(-1.0))
+    collector.training_steps = 10**7
+    assert collector.explore_probability() == pytest.approx(0.01)
+
+
+def test_greedy_actions_follow_the_agent_when_not_exploring():
+    collector, _, agent = collector_with_buffer(num_envs=8, explore_start=0.0, explore_stop=0.0)
+    actions = collector.choose_actions(agent)
+    expected = agent.greedy_actions(
+        torch.as_tensor(collector.obs), torch.as_tensor(collector.prev_action)
+    )
+    assert np.array_equal(actions, expected.numpy())
+
+
+def test_random_actions_when_always_exploring():
+    collector, _, agent = collector_with_buffer(num_envs=64)
+    agent.greedy_actions = None  # must not be called when every env explores
+    actions = collector.choose_actions(agent)
+    assert set(actions.tolist()) == {0, 1}
+
+
+def fit_agent(tmp_path, collector, max_steps=30, **trainer_kwargs):
+    agent = ActEnvAgent()
+    datamodule = ExperienceDataModule(capacity=5_000, batch_size=32, batches_per_epoch=50)
+    trainer = tiny_trainer(tmp_path, max_steps=max_steps, callbacks=[collector], **trainer_kwargs)
+    trainer.fit(agent, datamodule=datamodule)
+    return trainer, agent, datamodule
+
+
+def test_each_iteration_samples_after_collecting(tmp_path, monkeypatch):
+    collector = GymCollector(prefill_steps=200)
+    events = []
+    original_step, original_sample = collector.step, None
+
+    def step(actions, log_to):
+        stored = original_step(actions, log_to)
+        if log_to is not None:
+            events.append(("collect", len(collector.buffer)))
+        return stored
+
+    monkeypatch.setattr(collector, "step", step)
+    from datamodules.replay import ReplayBuffer
+
+    original_sample = ReplayBuffer.sample
+
+    def sample(self, batch_size, generator=None):
+        events.append(("sample", len(self)))
+        return original_sample(self, batch_size, generator)
+
+    monkeypatch.setattr(ReplayBuffer, "sample", sample)
+    fit_agent(tmp_path, collector, max_steps=5)
+    assert [kind for kind, _ in events] == ["collect", "sample"] * 5
+    for (_, collected), (_, sampled) in zip(events[::2], events[1::2], strict=True):
+        assert sampled == collected  # the batch is drawn from the buffer including this step
+
+
+def test_training_stops_at_the_mean_return_threshold(tmp_path):
+    collector = GymCollector(prefill_steps=200, stop_mean_return=1.0, window=3, max_episodes=None)
+    trainer, _, _ = fit_agent(tmp_path, collector, max_steps=10_000)
+    assert collector.episodes == 3  # every return is >= 1: stops once the window is full
+    assert trainer.global_step < 10_000
+
+
+def test_training_stops_after_max_episodes_and_writes_the_plot(tmp_path):
+    collector = GymCollector(prefill_steps=200, stop_mean_return=None, max_episodes=4)
+    fit_agent(tmp_path, collector, max_steps=10_000)
+    assert collector.episodes == 4
+    assert len(collector.history) == 4 and set(collector.history.losses) == {
+        "train/a_loss",
+        "train/e_loss",
+        "train/a_loss2",
+        "train/e_loss2",
+    }
+    assert (tmp_path / "episodes.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_another_environment_needs_only_its_env_id_and_rate_range(tmp_path):
+    # Acrobot: 6 observations, 3 actions, returns in [-500, 0].
+    collector = GymCollector("Acrobot-v1", prefill_steps=600, return_offset=-500.0)
+    _, agent, datamodule = fit_agent(tmp_path, collector, max_steps=5)
+    assert (agent.hparams.state_size, agent.hparams.action_size) == (6, 3)
+    assert datamodule.buffer.num_rated() >= 500
+    rates = datamodule.buffer.tensors["rate"][: len(datamodule.buffer)]
+    assert rates[rates >= 0].max() <= 1.0
+
+
+def test_rates_outside_the_unit_interval_stop_before_training(tmp_path):
+    collector = GymCollector("Acrobot-v1", prefill_steps=600)  # return −500 rates at −1
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        fit_agent(tmp_path, collector, max_steps=5)
+
+
+def test_unknown_environment_is_refused_with_a_hint():
+    with pytest.raises(ValueError, match="Unknown Gymnasium environment 'CartPole-v9'"):
+        GymCollector("CartPole-v9")
+
+
+def test_continuous_actions_are_refused():
+    with pytest.raises(ValueError, match="needs a Discrete action space"):
+        GymCollector("Pendulum-v1")
+
+
+def test_non_positive_return_scale_is_refused():
+    with pytest.raises(ValueError, match="return_scale must be positive"):
+        GymCollector(return_scale=0.0)
+
+
+def test_collector_needs_the_experience_datamodule():
+    with pytest.raises(TypeError, match="ExperienceDataModule"):
+        GymCollector().setup(SimpleNamespace(datamodule=L.LightningDataModule()), None, "fit")

@@ -1,0 +1,49 @@
+"""scripts/play.py on checkpoints made here."""
+
+import pytest
+import torch
+
+from callbacks import GymCollector
+from scripts import play
+from tests.test_gym_collector import fit_agent
+
+
+@pytest.fixture(scope="module")
+def agent_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("agent")
+    trainer, agent, _ = fit_agent(root, GymCollector(prefill_steps=300), max_steps=3)
+    path = root / "agent.ckpt"
+    trainer.save_checkpoint(path)
+    return path, agent
+
+
+def test_play_prints_each_episode_and_the_mean(agent_checkpoint, capsys):
+    path, _ = agent_checkpoint
+    assert play.main([str(path), "--episodes", "3", "--seed", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["episode 1", "episode 2", "episode 3"]
+    assert lines[3].startswith("mean") and lines[3].endswith("over 3 episodes on CartPole-v1")
+
+
+def test_play_is_the_greedy_policy_and_repeatable(agent_checkpoint):
+    path, trained = agent_checkpoint
+    agent, env_id = play.load_agent(path)
+    assert env_id == "CartPole-v1"
+    for name, value in trained.state_dict().items():
+        assert torch.equal(agent.state_dict()[name], value.cpu())
+    import gymnasium as gym
+
+    first = play.play(agent, gym.make(env_id), episodes=2, seed=1)
+    second = play.play(agent, gym.make(env_id), episodes=2, seed=1)
+    assert first == second and all(total >= 1 for total in first)
+
+
+def test_play_errors(agent_checkpoint, tmp_path, capsys):
+    assert play.main([str(tmp_path / "missing.ckpt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    gan = tmp_path / "gan.ckpt"
+    torch.save({"duet_module": "lightning_modules.gan.GAN"}, gan)
+    assert play.main([str(gan)]) == 2
+    assert "not an ActEnvAgent" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        play.main([str(agent_checkpoint[0]), "--episodes", "0"])
