@@ -9,7 +9,7 @@ DATA_DIR ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all lint format clean
+.PHONY: help install train classifier test test-all lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,11 @@ install: $(INSTALLED) ## create .venv and install duet with its dev tools
 
 train: $(INSTALLED) ## train CONFIG (default: the vanilla GAN) on MNIST in DATA_DIR
 	$(PY) scripts/train.py fit --config $(CONFIG) $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
+
+classifier: $(INSTALLED) ## train the MNIST classifier that FID/KID/IS use (checkpoints/mnist_classifier.ckpt)
+	$(PY) scripts/train.py fit --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
+	$(PY) scripts/train.py test --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) \
+		--ckpt_path checkpoints/mnist_classifier.ckpt --trainer.logger false
 
 test: $(INSTALLED) ## run the fast test suite
 	$(PY) -m pytest -q

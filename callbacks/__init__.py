@@ -1,5 +1,6 @@
 from callbacks.episode_plot import EpisodeHistory
 from callbacks.gym_collector import GymCollector
 from callbacks.sample_grid import SampleGrid
+from callbacks.sample_quality import SampleQuality
 
-__all__ = ["EpisodeHistory", "GymCollector", "SampleGrid"]
+__all__ = ["EpisodeHistory", "GymCollector", "SampleGrid", "SampleQuality"]

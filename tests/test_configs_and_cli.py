@@ -151,3 +151,33 @@ def test_actenv_config_reproduces_the_seed():
     assert not model["trainable_heads"] and not model["batchnorm_training"]
     assert config["data"]["init_args"]["capacity"] == 100_000
     assert config["data"]["init_args"]["batch_size"] == 1_000
+
+
+def test_metrics_piece_adds_fid_to_a_gan_config(mnist_dir, tmp_path, monkeypatch):
+    from tests.test_quality import MNISTClassifier, tiny_mnist, tiny_trainer
+
+    trainer = tiny_trainer(tmp_path / "c", max_steps=1)
+    trainer.fit(MNISTClassifier(feature_size=16), datamodule=tiny_mnist(mnist_dir))
+    (tmp_path / "checkpoints").mkdir()
+    trainer.save_checkpoint(tmp_path / "checkpoints" / "mnist_classifier.ckpt")
+    monkeypatch.chdir(tmp_path)  # the piece reads checkpoints/mnist_classifier.ckpt
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "gan.yaml"),
+            "--config",
+            str(REPO / "configs" / "metrics" / "fid.yaml"),
+            f"--data.data_dir={mnist_dir}",
+            "--data.batch_size=16",
+            "--data.val_size=60",
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.callbacks.init_args.num_samples=60",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    assert "val/fid" in cli.trainer.callback_metrics
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert best.is_file() and best.name == "best-step=2.ckpt"
+    assert cli.trainer.checkpoint_callback.monitor == "val/fid"

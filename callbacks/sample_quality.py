@@ -1,0 +1,76 @@
+"""FID, KID and Inception Score of a GAN's samples against the real validation images."""
+
+import lightning as L
+import torch
+
+from lightning_modules.gan_losses import sample_noise
+from lightning_modules.quality import SampleQualityMetrics, load_classifier, to_uint8
+
+
+class SampleQuality(L.Callback):
+    """Every ``every_n_epochs`` training epochs, draws ``num_samples`` samples and logs ``val/fid``,
+    ``val/kid_mean``, ``val/kid_std`` and ``val/is`` against the datamodule's validation images, in
+    the feature space of a trained MNIST classifier. Off when ``classifier_checkpoint`` is None.
+
+    Under DDP each process draws its share of the samples and of the real images, and torchmetrics
+    reduces the metric states across processes, so every rank logs the same values once.
+    A ModelCheckpoint can monitor ``val/fid`` (mode ``min``).
+    """
+
+    def __init__(
+        self,
+        classifier_checkpoint: str | None = "checkpoints/mnist_classifier.ckpt",
+        every_n_epochs: int = 1,
+        num_samples: int = 5_000,
+        batch_size: int = 500,
+        kid_subset_size: int = 1_000,
+        seed: int = 0,
+    ) -> None:
+        if every_n_epochs < 1 or num_samples < 2 or batch_size < 1:
+            raise ValueError(
+                "every_n_epochs and batch_size must be at least 1, num_samples at least 2."
+            )
+        self.classifier_checkpoint = classifier_checkpoint
+        self.every_n_epochs, self.num_samples, self.batch_size = (
+            every_n_epochs,
+            num_samples,
+            batch_size,
+        )
+        self.kid_subset_size, self.seed = kid_subset_size, seed
+        self.metrics: SampleQualityMetrics | None = None
+        self.real_seen = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.classifier_checkpoint is None or self.metrics is not None:
+            return
+        num_real = len(trainer.datamodule.val_set)
+        # KID compares random subsets and needs both sample sets at least that large.
+        subset = min(self.kid_subset_size, self.num_samples, num_real)
+        self.metrics = SampleQualityMetrics(load_classifier(self.classifier_checkpoint), subset)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.metrics is None or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        values = self.evaluate(trainer, pl_module)
+        logged = {f"val/{name}": values[name] for name in ("fid", "kid_mean", "kid_std", "is")}
+        pl_module.log_dict(logged, on_step=False, on_epoch=True)
+
+    @torch.no_grad()
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        rank, world = trainer.global_rank, trainer.world_size
+        self.metrics.to(pl_module.device)
+        if not self.real_seen:  # the real statistics are kept across evaluations
+            for index, (images, _) in enumerate(trainer.datamodule.val_dataloader()):
+                if index % world == rank:
+                    self.metrics.update_real(images.to(pl_module.device))
+            self.real_seen = True
+        # The same noise at every evaluation, a different share on every rank.
+        generator = torch.Generator().manual_seed(self.seed + rank)
+        share = range(rank * self.batch_size, self.num_samples, world * self.batch_size)
+        for start in share:
+            count = min(self.batch_size, self.num_samples - start)
+            noise = sample_noise(count, pl_module.noise_dim, generator=generator)
+            self.metrics.update_fake(to_uint8(pl_module.generate(noise)))
+        values = self.metrics.compute()
+        self.metrics.reset_fake()
+        return values

@@ -1,0 +1,102 @@
+"""FID, KID and Inception Score of a GAN checkpoint against the real MNIST test set.
+
+    python scripts/evaluate.py GAN_CHECKPOINT --classifier CLASSIFIER_CHECKPOINT \\
+        [--num N] [--data.data_dir DIR] [--json FILE]
+
+Prints the generator's figures and, as the floor a perfect generator would reach, the same
+figures for N real training images. Features come from the MNIST classifier (`make classifier`).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from datamodules import MNISTDataModule
+from datamodules.idx import MNISTFilesError
+from lightning_modules.gan_losses import sample_noise
+from lightning_modules.quality import (
+    DEFAULT_CLASSIFIER,
+    ClassifierCheckpointError,
+    SampleQualityMetrics,
+    load_classifier,
+    to_uint8,
+)
+from scripts.sample import SampleError, load_generator_module
+
+
+@torch.no_grad()
+def evaluate(module, classifier, test_images, train_images, num: int, batch_size: int, seed: int):
+    """{"generator": metrics, "real train": metrics}, both against ``test_images`` (uint8)."""
+    subset = min(1_000, num, len(test_images), len(train_images))
+    metrics = SampleQualityMetrics(classifier, kid_subset_size=subset)
+    for batch in test_images.split(batch_size):
+        metrics.update_real(batch)
+    generator = torch.Generator().manual_seed(seed)
+    for start in range(0, num, batch_size):
+        noise = sample_noise(min(batch_size, num - start), module.noise_dim, generator=generator)
+        metrics.update_fake(to_uint8(module.generate(noise)).cpu())
+    results = {"generator": metrics.compute()}
+    metrics.reset_fake()
+    for batch in train_images[:num].split(batch_size):
+        metrics.update_fake(batch)
+    results["real train"] = metrics.compute()
+    return results
+
+
+def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) -> str:
+    lines = [
+        f"{num} samples against {num_test} real test images",
+        f"{'':<12} {'FID':>9} {'KID mean':>10} {'KID std':>9} {'IS':>7}",
+    ]
+    for name, m in results.items():
+        lines.append(
+            f"{name:<12} {m['fid']:>9.3f} {m['kid_mean']:>10.5f} {m['kid_std']:>9.5f} "
+            f"{m['is']:>7.3f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint", type=Path, help="a GAN, LSGAN, DCGAN or WGANGP checkpoint")
+    parser.add_argument("--classifier", type=Path, default=Path(DEFAULT_CLASSIFIER))
+    parser.add_argument("--num", type=int, default=5_000, help="generated (and real train) images")
+    parser.add_argument("--data.data_dir", dest="data_dir", default="data/")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.num < 2:
+        parser.error(f"--num must be at least 2, got {args.num}")
+    try:
+        module = load_generator_module(args.checkpoint)
+        classifier = load_classifier(args.classifier)
+        data = MNISTDataModule(args.data_dir)
+        data.prepare_data()
+        data.setup("fit")
+        data.setup("test")
+    except (SampleError, ClassifierCheckpointError, MNISTFilesError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    train_images = torch.cat([data.train_set.images, data.val_set.images])
+    results = evaluate(
+        module, classifier, data.test_set.images, train_images, args.num, args.batch_size, args.seed
+    )
+    num_real_train = min(args.num, len(train_images))
+    if num_real_train < args.num:
+        print(f"note: only {num_real_train} real training images for the floor", file=sys.stderr)
+    print(format_table(results, args.num, len(data.test_set)))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"num": args.num, "checkpoint": str(args.checkpoint), **results}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

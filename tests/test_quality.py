@@ -1,0 +1,186 @@
+"""The classifier feature space, FID/KID/IS behaviour, the SampleQuality callback, evaluate.py."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from callbacks import SampleQuality
+from lightning_modules import GAN, MNISTClassifier
+from lightning_modules.networks.lenet import LeNet
+from lightning_modules.quality import (
+    ClassifierCheckpointError,
+    ClassLogits,
+    PenultimateFeatures,
+    SampleQualityMetrics,
+    load_classifier,
+    to_uint8,
+)
+from scripts import evaluate
+from tests.conftest import tiny_mnist, tiny_trainer
+
+
+class BandClassifier(nn.Module):
+    """Stand-in for a trained classifier: class k is 'row band k is bright'. Features are the ten
+    band brightnesses; logits make a bright band a confident vote."""
+
+    feature_size = 10
+
+    def features(self, images):  # (B, 1, 28, 28) in [-1, 1] -> (B, 10)
+        bands = images[:, 0, :20].reshape(len(images), 10, 2 * 28)
+        return (bands.mean(dim=2) + 1) / 2
+
+    def forward(self, images):
+        return 40 * (self.features(images) - 0.5)
+
+
+def digits(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """uint8 (B, 1, 28, 28) 'digits': band ``label`` bright, with a little pixel noise."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 30, (len(labels), 1, 28, 28), generator=g, dtype=torch.uint8)
+    for index, label in enumerate(labels.tolist()):
+        images[index, 0, 2 * label : 2 * label + 2] = 255
+    return images
+
+
+BALANCED = torch.arange(10).repeat(60)  # 600 images, 60 of each class
+
+
+def quality(real, fake):
+    metrics = SampleQualityMetrics(BandClassifier(), kid_subset_size=100)
+    metrics.update_real(real)
+    metrics.update_fake(fake)
+    return metrics.compute()
+
+
+def test_extractors_give_penultimate_features_and_logits():
+    lenet = LeNet(feature_size=32)
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    assert PenultimateFeatures(lenet)(images).shape == (5, 32)
+    assert PenultimateFeatures(lenet).num_features == 32
+    assert ClassLogits(lenet)(images).shape == (5, 10)
+    probe = torch.randint(0, 256, (1, 3, 299, 299), dtype=torch.uint8)  # torchmetrics' probe shape
+    assert PenultimateFeatures(lenet)(probe).shape == (1, 32)
+
+
+def test_extractors_stay_in_eval_mode():
+    extractor = PenultimateFeatures(LeNet(dropout=0.9))
+    extractor.train()
+    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    assert torch.equal(extractor(images), extractor(images))
+    assert not extractor.classifier.training
+
+
+def test_fid_of_a_set_against_itself_is_about_zero():
+    images = digits(BALANCED)
+    results = quality(images, images)
+    assert abs(results["fid"]) < 1e-6
+    assert abs(results["kid_mean"]) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda x: torch.randint(0, 256, x.shape, dtype=torch.uint8),  # noise
+        lambda x: torch.zeros_like(x),  # blank images
+        lambda x: digits(torch.full((len(x),), 3)),  # one repeated digit
+    ],
+    ids=["noise", "blank", "one_digit"],
+)
+def test_fid_and_kid_grow_when_samples_are_corrupted(corrupt):
+    real, same_distribution = digits(BALANCED, seed=0), digits(BALANCED, seed=1)
+    clean = quality(real, same_distribution)
+    corrupted = quality(real, corrupt(same_distribution))
+    assert corrupted["fid"] > 0.5 and corrupted["fid"] > 100 * max(clean["fid"], 1e-4)
+    assert corrupted["kid_mean"] > 10 * max(clean["kid_mean"], 1e-4)
+
+
+def test_inception_score_is_highest_for_balanced_confident_digits():
+    # torchmetrics shuffles into 10 splits; 200 images a split keep each split nearly balanced.
+    many = torch.arange(10).repeat(200)
+    balanced = quality(digits(BALANCED), digits(many))["is"]
+    single = quality(digits(BALANCED), digits(torch.full((2_000,), 7)))["is"]
+    half = quality(digits(BALANCED), digits(torch.arange(5).repeat(400)))["is"]
+    assert balanced == pytest.approx(10, rel=0.05)  # exp(KL): the number of classes
+    assert single == pytest.approx(1, rel=0.01)
+    assert half == pytest.approx(5, rel=0.05)
+    assert single < half < balanced
+
+
+def test_to_uint8_maps_the_generator_range_onto_pixels():
+    assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 1.5])).tolist() == [0, 128, 255, 255]
+
+
+@pytest.fixture
+def classifier_checkpoint(mnist_dir, tmp_path):
+    trainer = tiny_trainer(tmp_path / "classifier", max_steps=3, limit_val_batches=2)
+    trainer.fit(MNISTClassifier(feature_size=16), datamodule=tiny_mnist(mnist_dir))
+    path = tmp_path / "classifier.ckpt"
+    trainer.save_checkpoint(path)
+    return path
+
+
+def test_classifier_logs_accuracy_and_loads_as_a_feature_network(
+    classifier_checkpoint, mnist_dir, tmp_path
+):
+    trainer = tiny_trainer(tmp_path, max_steps=1, limit_test_batches=2)
+    module = MNISTClassifier.load_from_checkpoint(classifier_checkpoint)
+    trainer.test(module, datamodule=tiny_mnist(mnist_dir), verbose=False)
+    assert 0 <= float(trainer.callback_metrics["test/acc"]) <= 1
+    assert load_classifier(classifier_checkpoint).feature_size == 16
+
+
+def test_missing_or_wrong_classifier_names_the_command(tmp_path):
+    with pytest.raises(ClassifierCheckpointError, match="make classifier"):
+        load_classifier(tmp_path / "none.ckpt")
+    other = tmp_path / "gan.ckpt"
+    torch.save({"duet_module": "lightning_modules.gan.GAN"}, other)
+    with pytest.raises(ClassifierCheckpointError, match=r"not an MNISTClassifier.*make classifier"):
+        load_classifier(other)
+
+
+def test_callback_logs_fid_kid_and_is_every_k_epochs(classifier_checkpoint, mnist_dir, tmp_path):
+    callback = SampleQuality(
+        str(classifier_checkpoint), every_n_epochs=2, num_samples=60, batch_size=25
+    )
+    trainer = tiny_trainer(tmp_path, max_epochs=2, limit_train_batches=2, callbacks=[callback])
+    trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
+    logged = trainer.callback_metrics
+    assert {"val/fid", "val/kid_mean", "val/kid_std", "val/is"} <= set(logged)
+    assert callback.metrics.kid.subset_size == 50  # capped by the 50 validation images
+    assert int(callback.metrics.fid.real_features_num_samples) == 50  # real images seen once
+    assert float(logged["val/fid"]) > 0 and 1 <= float(logged["val/is"]) <= 10
+
+
+def test_callback_is_off_without_a_classifier(mnist_dir, tmp_path):
+    callback = SampleQuality(classifier_checkpoint=None)
+    trainer = tiny_trainer(tmp_path, max_steps=2, callbacks=[callback])
+    trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
+    assert callback.metrics is None and "val/fid" not in trainer.callback_metrics
+
+
+def test_evaluate_prints_generator_and_real_floor(
+    classifier_checkpoint, mnist_dir, tmp_path, capsys
+):
+    trainer = tiny_trainer(tmp_path, max_steps=2)
+    trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
+    gan = tmp_path / "gan.ckpt"
+    trainer.save_checkpoint(gan)
+    out = tmp_path / "quality.json"
+    args = [str(gan), "--classifier", str(classifier_checkpoint), "--num", "80"]
+    assert evaluate.main([*args, f"--data.data_dir={mnist_dir}", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "80 samples against 100 real test images" in table
+    assert "generator" in table and "real train" in table
+    results = json.loads(out.read_text())
+    # The fixture's 'digits' are uniform noise: real train images match the test set far better
+    # than an untrained generator does.
+    assert results["real train"]["fid"] < results["generator"]["fid"]
+
+
+def test_evaluate_errors_name_the_fix(tmp_path, capsys):
+    assert (
+        evaluate.main([str(tmp_path / "none.ckpt"), "--classifier", str(tmp_path / "c.ckpt")]) == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
