@@ -71,7 +71,7 @@ class GymCollector(L.Callback):
         )
         self.vectorization_mode = vectorization_mode
         self.envs: gym.vector.VectorEnv | None = None
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng([seed, 0])
         self.training_steps = 0  # t of the exploration schedule
         self.next_episode_id = 0  # ids tag buffer transitions until their episode is rated
         self.episodes = 0
@@ -90,7 +90,11 @@ class GymCollector(L.Callback):
             self.envs = gym.make_vec(
                 self.env_id, num_envs=self.num_envs, vectorization_mode=self.vectorization_mode
             )
-            self._start_episodes(seed=self.seed)
+            # Under DDP every process collects its own experience: other seeds, other episodes.
+            self.rng = np.random.default_rng([self.seed, trainer.global_rank])
+            self._start_episodes(seed=self.seed + trainer.global_rank * self.num_envs)
+        # trainer.log_dir is a collective under DDP: resolve it here, on every process.
+        self.run_dir = trainer.log_dir or trainer.default_root_dir
         state_size = self.envs.single_observation_space.shape[0]
         self.buffer = trainer.datamodule.build_buffer(state_size)
         pl_module.build(state_size, int(self.envs.single_action_space.n))
@@ -124,7 +128,7 @@ class GymCollector(L.Callback):
         for _ in range(self.steps_per_iteration):
             self.step(self.choose_actions(pl_module), log_to=pl_module)
             self.training_steps += self.num_envs
-        if self._should_stop():
+        if self._should_stop(trainer):
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -212,16 +216,21 @@ class GymCollector(L.Callback):
             for logger in module.trainer.loggers:
                 logger.log_metrics(metrics, step=module.trainer.global_step)
 
-    def _should_stop(self) -> bool:
-        if self.max_episodes is not None and self.episodes >= self.max_episodes:
+    def _should_stop(self, trainer: L.Trainer) -> bool:
+        """Decided on episode statistics summed over all processes, so all stop together."""
+        stats = torch.tensor([sum(self.recent_returns), len(self.recent_returns), self.episodes])
+        if trainer.world_size > 1:
+            stats = trainer.strategy.reduce(stats.double(), reduce_op="sum")
+        total_return, count, episodes = stats.tolist()
+        if self.max_episodes is not None and episodes >= self.max_episodes:
             return True
-        full_window = len(self.recent_returns) == self.window
+        full_windows = count >= self.window * trainer.world_size
         target = self.stop_mean_return
-        return target is not None and full_window and np.mean(self.recent_returns) >= target
+        return target is not None and full_windows and total_return / count >= target
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and len(self.history):
-            self.history.plot(f"{trainer.log_dir or trainer.default_root_dir}/episodes.png")
+            self.history.plot(f"{self.run_dir}/episodes.png")
 
     def state_dict(self) -> dict:
         # The environment id travels with checkpoints so scripts/play.py knows what to play.

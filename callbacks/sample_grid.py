@@ -38,6 +38,8 @@ class SampleGrid(L.Callback):
                 f"SampleGrid draws from a GAN module (one with noise_dim and generate()), but the "
                 f"model is a {type(pl_module).__name__}. Remove SampleGrid from trainer.callbacks."
             )
+        # trainer.log_dir is a collective under DDP: resolve it here, on every process.
+        self.run_dir = Path(trainer.log_dir or trainer.default_root_dir)
         generator = torch.Generator().manual_seed(self.seed)
         self.noise = sample_noise(self.num_samples, pl_module.noise_dim, generator=generator)
 
@@ -55,9 +57,7 @@ class SampleGrid(L.Callback):
         self.last_logged_step = step
         images = pl_module.generate(self.noise)  # (N, 1, 28, 28) in [-1, 1]
         grid = make_grid((images.float().cpu() + 1) / 2, nrow=self.nrow, pad_value=1.0)  # (3, H, W)
-        path = (
-            Path(trainer.log_dir or trainer.default_root_dir) / "samples" / f"iter_{step:06d}.png"
-        )
+        path = self.run_dir / "samples" / f"iter_{step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
         for logger in trainer.loggers:

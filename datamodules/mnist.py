@@ -131,15 +131,16 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> StatefulDataLoader:
-        if (
-            self._train_sampler is None
-        ):  # one sampler for the whole fit, so its epoch counter advances
+        if self._train_sampler is None:  # one for the whole fit, so its epoch counter advances
             seed = self.hparams.shuffle_seed
+            world_size, rank = self._processes()
             self._train_sampler = ShuffledBatchSampler(
                 len(self.train_set),
                 self.hparams.batch_size,
                 self.hparams.drop_last,
                 seed=torch.initial_seed() if seed is None else seed,
+                num_replicas=world_size,
+                rank=rank,
             )
         return StatefulDataLoader(
             self.train_set,
@@ -148,6 +149,18 @@ class MNISTDataModule(L.LightningDataModule):
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,
         )
+
+    def _processes(self) -> tuple[int, int]:
+        """(world size, rank); the sampler shards batches itself, so Lightning must not."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return 1, 0
+        if trainer._accelerator_connector.use_distributed_sampler:
+            raise ValueError(
+                "MNISTDataModule shards its batches across processes itself, resumably: create "
+                "the Trainer with use_distributed_sampler=False (duet's CLI does this by default)."
+            )
+        return trainer.world_size, trainer.global_rank
 
     def val_dataloader(self) -> DataLoader:
         return self._in_order(self.val_set)

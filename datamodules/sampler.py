@@ -10,12 +10,22 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
     """Yields index tensors of shape ``(batch_size,)`` from a fresh permutation each epoch.
 
     Epoch ``e`` uses the permutation drawn from a generator seeded with ``seed + e``, so the order
-    depends only on ``(seed, epoch)``. ``state_dict`` records the epoch and how many batches of it
+    depends only on ``(seed, epoch)``. With ``num_replicas`` processes, each takes every
+    ``num_replicas``-th index of that permutation from ``rank`` on (equal shares, so all processes
+    run the same number of batches). ``state_dict`` records the epoch and how many batches of it
     were handed out; ``load_state_dict`` makes the next iteration continue from there.
     ``StatefulDataLoader`` saves and restores this state with the loader.
     """
 
-    def __init__(self, num_items: int, batch_size: int, drop_last: bool, seed: int) -> None:
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        drop_last: bool,
+        seed: int,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if drop_last and num_items < batch_size:
@@ -24,6 +34,8 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
                 "drop_last=True would leave no batch: lower batch_size or set drop_last=False."
             )
         self.num_items = num_items
+        self.num_replicas, self.rank = num_replicas, rank
+        self.share = num_items // num_replicas  # indices per process
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.seed = seed
@@ -32,12 +44,13 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
 
     def __len__(self) -> int:
         if self.drop_last:
-            return self.num_items // self.batch_size
-        return -(-self.num_items // self.batch_size)
+            return self.share // self.batch_size
+        return -(-self.share // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         permutation = torch.randperm(self.num_items, generator=generator)
+        permutation = permutation[self.rank :: self.num_replicas][: self.share]
         while self.batches_done < len(self):
             start = self.batches_done * self.batch_size
             self.batches_done += 1

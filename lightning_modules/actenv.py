@@ -11,7 +11,13 @@ from torch.optim import Adam, Optimizer
 from datamodules.replay import Transitions
 from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
 from lightning_modules.networks.actenv import ActEnvNet
-from lightning_modules.steps import raise_if_not_finite, record_module_class, step_uncounted
+from lightning_modules.steps import (
+    average_gradients,
+    manual_gradient_sync,
+    raise_if_not_finite,
+    record_module_class,
+    step_uncounted,
+)
 
 
 def seed_actenv_adam(params: Iterable) -> Optimizer:
@@ -111,29 +117,32 @@ class ActEnvAgent(L.LightningModule):
         batch: Transitions = batch.to(self.device)
         a_opt, e_opt, a_opt2, e_opt2 = self.optimizers()
 
-        # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on
-        #    Env alone, so one backward pass of their sum gives each optimizer its own gradient.
-        action_logits, act_q = self.act(batch.state, batch.prev_action)
-        next_state_logits, env_q = self.env(batch.state, batch.action)
-        a_loss = act_loss(action_logits, batch.action, act_q, batch.rate)
-        e_loss = env_loss(next_state_logits, batch.next_state, env_q, batch.rate)
-        a_opt.zero_grad(set_to_none=True)
-        e_opt.zero_grad(set_to_none=True)
-        self.manual_backward(a_loss + e_loss)
-        a_opt.step()  # the one counted step of this iteration
-        step_uncounted(e_opt)
+        with manual_gradient_sync(self):  # each network's gradients averaged once per stage
+            # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on
+            #    Env alone, so one backward pass of their sum gives each optimizer its own gradient.
+            action_logits, act_q = self.act(batch.state, batch.prev_action)
+            next_state_logits, env_q = self.env(batch.state, batch.action)
+            a_loss = act_loss(action_logits, batch.action, act_q, batch.rate)
+            e_loss = env_loss(next_state_logits, batch.next_state, env_q, batch.rate)
+            a_opt.zero_grad(set_to_none=True)
+            e_opt.zero_grad(set_to_none=True)
+            self.manual_backward(a_loss + e_loss)
+            average_gradients(self, self.act, self.env)
+            a_opt.step()  # the one counted step of this iteration
+            step_uncounted(e_opt)
 
-        # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
-        #    step. Act's Q is a constant in e_loss2, which is minimised over Env only.
-        _, act_q = self.act(batch.state, batch.prev_action)
-        _, env_q = self.env(batch.state, batch.action)
-        a_loss2 = act_q_loss(act_q)
-        e_loss2 = env_q_matching_loss(env_q, act_q.detach())
-        a_opt2.zero_grad(set_to_none=True)
-        e_opt2.zero_grad(set_to_none=True)
-        self.manual_backward(a_loss2 + e_loss2)
-        step_uncounted(a_opt2)
-        step_uncounted(e_opt2)
+            # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
+            #    step. Act's Q is a constant in e_loss2, which is minimised over Env only.
+            _, act_q = self.act(batch.state, batch.prev_action)
+            _, env_q = self.env(batch.state, batch.action)
+            a_loss2 = act_q_loss(act_q)
+            e_loss2 = env_q_matching_loss(env_q, act_q.detach())
+            a_opt2.zero_grad(set_to_none=True)
+            e_opt2.zero_grad(set_to_none=True)
+            self.manual_backward(a_loss2 + e_loss2)
+            average_gradients(self, self.act, self.env)
+            step_uncounted(a_opt2)
+            step_uncounted(e_opt2)
 
         losses = {
             "train/a_loss": a_loss,

@@ -20,7 +20,13 @@ from lightning_modules.gan_losses import (
     sample_noise,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
-from lightning_modules.steps import raise_if_not_finite, record_module_class, step_uncounted
+from lightning_modules.steps import (
+    average_gradients,
+    manual_gradient_sync,
+    raise_if_not_finite,
+    record_module_class,
+    step_uncounted,
+)
 
 
 def seed_adam(params: Iterable) -> Optimizer:
@@ -73,6 +79,8 @@ class GAN(L.LightningModule):
             self.generator_ema.requires_grad_(False)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
+        self.random: torch.Generator | None = None  # noise and other draws of training
+        self._random_state: Tensor | None = None  # from a checkpoint, until `random` exists
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         return (
@@ -80,8 +88,16 @@ class GAN(L.LightningModule):
             self.generator_optimizer(self.generator.parameters()),
         )
 
+    def on_fit_start(self) -> None:
+        # Each process draws its own noise (seed + rank), from a generator that checkpoints carry.
+        self.random = torch.Generator(self.device).manual_seed(
+            torch.initial_seed() + self.global_rank
+        )
+        if self._random_state is not None:
+            self.random.set_state(self._random_state)
+
     def noise(self, batch_size: int) -> Tensor:
-        return sample_noise(batch_size, self.noise_dim, device=self.device)
+        return sample_noise(batch_size, self.noise_dim, generator=self.random, device=self.device)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -102,24 +118,27 @@ class GAN(L.LightningModule):
         real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
         d_optimizer, g_optimizer = self.optimizers()
 
-        # 1. Discriminator: real images against a detached fake batch.
-        self.toggle_optimizer(d_optimizer)
-        fake = self.generator(self.noise(len(real))).detach()
-        d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1) logits
-        d_loss = self.discriminator_loss(d_real, d_fake)
-        d_optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        d_optimizer.step()  # the one counted step of this iteration
-        self.untoggle_optimizer(d_optimizer)
+        with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
+            # 1. Discriminator: real images against a detached fake batch.
+            self.toggle_optimizer(d_optimizer)
+            fake = self.generator(self.noise(len(real))).detach()
+            d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1) logits
+            d_loss = self.discriminator_loss(d_real, d_fake)
+            d_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            average_gradients(self, self.discriminator)
+            d_optimizer.step()  # the one counted step of this iteration
+            self.untoggle_optimizer(d_optimizer)
 
-        # 2. Generator: fresh noise, judged by the updated discriminator.
-        self.toggle_optimizer(g_optimizer)
-        g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
-        g_optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        step_uncounted(g_optimizer)
-        self.untoggle_optimizer(g_optimizer)
-        self.update_ema()
+            # 2. Generator: fresh noise, judged by the updated discriminator.
+            self.toggle_optimizer(g_optimizer)
+            g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
+            g_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            average_gradients(self, self.generator)
+            step_uncounted(g_optimizer)
+            self.untoggle_optimizer(g_optimizer)
+            self.update_ema()
 
         losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
         raise_if_not_finite(self, losses)
@@ -132,6 +151,11 @@ class GAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         record_module_class(self, checkpoint)
+        if self.random is not None:
+            checkpoint["random_state"] = self.random.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._random_state = checkpoint.get("random_state")
 
 
 class LSGAN(GAN):

@@ -1,9 +1,13 @@
 """Helpers shared by the manual-optimization modules."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
 import lightning as L
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from torch import Tensor
+from torch import Tensor, nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 
 def _do_nothing() -> None:
@@ -26,6 +30,32 @@ def step_uncounted(optimizer: LightningOptimizer) -> None:
         optimizer._on_before_step, optimizer._on_after_step = before, after
 
 
+@contextmanager
+def manual_gradient_sync(module: L.LightningModule) -> Iterator[None]:
+    """Keep DDP from reducing gradients inside; ``average_gradients`` does it per network.
+
+    DDP's reducer expects a gradient for every parameter in each backward pass, which fails when
+    ``toggle_optimizer`` freezes the other network (the known "parameters that were not used in
+    producing loss" error of manual-optimization GANs). Averaging by hand syncs exactly the
+    network about to step, once per sub-step, under any DDP setting.
+    """
+    block = getattr(module.trainer.strategy, "block_backward_sync", None)
+    with block() if block is not None else nullcontext():
+        yield
+
+
+def average_gradients(module: L.LightningModule, *networks: nn.Module) -> None:
+    """Average the networks' gradients over all processes in one all-reduce (no-op on one)."""
+    if module.trainer.world_size == 1:
+        return
+    grads = [p.grad for net in networks for p in net.parameters() if p.grad is not None]
+    if not grads:
+        return
+    averaged = module.trainer.strategy.reduce(_flatten_dense_tensors(grads), reduce_op="mean")
+    for grad, value in zip(grads, _unflatten_dense_tensors(averaged, grads), strict=True):
+        grad.copy_(value)
+
+
 def raise_if_not_finite(module: L.LightningModule, losses: dict[str, Tensor]) -> None:
     """Stop training with a clear message when a loss is NaN or infinite.
 
@@ -33,10 +63,12 @@ def raise_if_not_finite(module: L.LightningModule, losses: dict[str, Tensor]) ->
     weights, so the last checkpoint on disk stays the last good one.
     """
     losses = {name: loss.detach() for name, loss in losses.items()}
-    values = torch.stack(list(losses.values()))
-    if bool(torch.isfinite(values).all()):
+    finite = bool(torch.isfinite(torch.stack(list(losses.values()))).all())
+    # Decided together, so that no process waits in a collective for one that has stopped.
+    if module.trainer.strategy.reduce_boolean_decision(finite, all=True):
         return
     bad = {name: loss.item() for name, loss in losses.items() if not torch.isfinite(loss)}
+    bad = bad or "a loss of another process"
     trainer = module.trainer
     checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none saved yet"
     raise FloatingPointError(

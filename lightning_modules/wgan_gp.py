@@ -14,7 +14,12 @@ from lightning_modules.gan_losses import (
     wasserstein_generator_loss,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator
-from lightning_modules.steps import raise_if_not_finite, step_uncounted
+from lightning_modules.steps import (
+    average_gradients,
+    manual_gradient_sync,
+    raise_if_not_finite,
+    step_uncounted,
+)
 
 
 def wgan_gp_adam(params: Iterable) -> Optimizer:
@@ -62,30 +67,34 @@ class WGANGP(GAN):
         real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
         critic_optimizer, g_optimizer = self.optimizers()
 
-        # 1. Critic step with the gradient penalty on random interpolates.
-        self.toggle_optimizer(critic_optimizer)
-        fake = self.generator(self.noise(len(real))).detach()
-        d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1)
-        mix = torch.rand(len(real), device=self.device)
-        penalty = gradient_penalty(self.discriminator, real, fake, mix)
-        wasserstein = d_real.mean() - d_fake.mean()  # the critic's estimate of W(P_real, P_fake)
-        d_loss = self.discriminator_loss(d_real, d_fake) + self.penalty_weight * penalty
-        critic_optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        critic_optimizer.step()  # the one counted step of this iteration
-        self.untoggle_optimizer(critic_optimizer)
-        losses = {"train/d_loss": d_loss}
+        with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
+            # 1. Critic step with the gradient penalty on random interpolates.
+            self.toggle_optimizer(critic_optimizer)
+            fake = self.generator(self.noise(len(real))).detach()
+            d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1)
+            mix = torch.rand(len(real), generator=self.random, device=self.device)  # (B,)
+            penalty = gradient_penalty(self.discriminator, real, fake, mix)
+            wasserstein = d_real.mean() - d_fake.mean()  # the critic's estimate of W(real, fake)
+            d_loss = self.discriminator_loss(d_real, d_fake) + self.penalty_weight * penalty
+            critic_optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            average_gradients(self, self.discriminator)
+            critic_optimizer.step()  # the one counted step of this iteration
+            self.untoggle_optimizer(critic_optimizer)
+            losses = {"train/d_loss": d_loss}
 
-        # 2. Generator step after every n_critic critic steps.
-        if (self.trainer.global_step) % self.n_critic == 0:
-            self.toggle_optimizer(g_optimizer)
-            g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
-            g_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            step_uncounted(g_optimizer)
-            self.untoggle_optimizer(g_optimizer)
-            self.update_ema()
-            losses["train/g_loss"] = g_loss
+            # 2. Generator step after every n_critic critic steps.
+            if self.trainer.global_step % self.n_critic == 0:
+                self.toggle_optimizer(g_optimizer)
+                g_fake = self.discriminator(self.generator(self.noise(len(real))))
+                g_loss = self.generator_loss(g_fake)
+                g_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                average_gradients(self, self.generator)
+                step_uncounted(g_optimizer)
+                self.untoggle_optimizer(g_optimizer)
+                self.update_ema()
+                losses["train/g_loss"] = g_loss
 
         raise_if_not_finite(self, losses)
         self.log_dict(losses, prog_bar=True)

@@ -23,6 +23,9 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
         subclass_mode_data=True,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
+        # duet's DataModules shard (MNIST) or own (replay buffers) their data per process, and
+        # resumably; Lightning's DistributedSampler would replace that.
+        trainer_defaults={"use_distributed_sampler": False},
         seed_everything_default=0,
         args=args,
         run=run,

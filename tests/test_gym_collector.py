@@ -18,7 +18,10 @@ def collector_with_buffer(capacity=20_000, **kwargs):
     collector = GymCollector(**{"prefill_steps": 0, **kwargs})
     datamodule = ExperienceDataModule(capacity=capacity, batch_size=10)
     agent = ActEnvAgent()
-    collector.setup(SimpleNamespace(datamodule=datamodule), agent, "fit")
+    trainer = SimpleNamespace(
+        datamodule=datamodule, global_rank=0, log_dir=None, default_root_dir="."
+    )
+    collector.setup(trainer, agent, "fit")
     return collector, datamodule.buffer, agent
 
 

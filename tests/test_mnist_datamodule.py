@@ -177,3 +177,17 @@ def test_test_stage_uses_the_official_test_files(mnist_dir):
     datamodule.setup("test")
     batches = list(datamodule.test_dataloader())
     assert sum(len(labels) for _, labels in batches) == 100  # no drop_last for evaluation
+
+
+def test_processes_take_disjoint_equal_shares_of_one_permutation():
+    from datamodules import ShuffledBatchSampler
+
+    shards = [
+        torch.cat(list(ShuffledBatchSampler(103, 10, True, seed=4, num_replicas=3, rank=r)))
+        for r in range(3)
+    ]
+    assert [len(s) for s in shards] == [30, 30, 30]  # 34 each, 3 full batches of 10
+    everything = torch.cat(shards)
+    assert len(everything.unique()) == 90  # no index on two processes
+    alone = torch.randperm(103, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(shards[1][:10], alone[1::3][:10])

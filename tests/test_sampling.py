@@ -1,5 +1,7 @@
 """The sample-grid callback and scripts/sample.py."""
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
@@ -31,9 +33,10 @@ def test_sample_grid_writes_pngs_and_tensorboard_images(mnist_dir, tmp_path):
 
 def test_sample_grid_noise_is_fixed_across_calls(mnist_dir, tmp_path):
     grid = SampleGrid(num_samples=4, seed=7)
-    grid.setup(None, GAN(noise_dim=8), "fit")
+    trainer = SimpleNamespace(log_dir=str(tmp_path), default_root_dir=str(tmp_path))
+    grid.setup(trainer, GAN(noise_dim=8), "fit")
     first = grid.noise.clone()
-    grid.setup(None, GAN(noise_dim=8), "fit")
+    grid.setup(trainer, GAN(noise_dim=8), "fit")
     assert torch.equal(first, grid.noise)
 
 
