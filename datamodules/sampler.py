@@ -48,6 +48,11 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
         return -(-self.share // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.batches_done >= len(self):
+            # Lightning stops after len(loader) batches without exhausting the iterator, so the
+            # epoch that was fully handed out is closed here.
+            self.epoch += 1
+            self.batches_done = 0
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         permutation = torch.randperm(self.num_items, generator=generator)
         permutation = permutation[self.rank :: self.num_replicas][: self.share]

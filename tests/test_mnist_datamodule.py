@@ -191,3 +191,22 @@ def test_processes_take_disjoint_equal_shares_of_one_permutation():
     assert len(everything.unique()) == 90  # no index on two processes
     alone = torch.randperm(103, generator=torch.Generator().manual_seed(4))
     assert torch.equal(shards[1][:10], alone[1::3][:10])
+
+
+def test_every_epoch_of_a_fit_trains_on_all_its_batches(mnist_dir, tmp_path):
+    # 250 training images in batches of 16: 15 batches an epoch, a fresh order each epoch.
+    datamodule = MNISTDataModule(str(mnist_dir), batch_size=16, val_size=50, shuffle_seed=0)
+    model = BatchRecorder()
+    trainer = L.Trainer(
+        max_epochs=3,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step == 3 * 15
+    epochs = [model.seen[i * 15 : (i + 1) * 15] for i in range(3)]
+    assert epochs[0] != epochs[1] != epochs[2]
