@@ -1,6 +1,7 @@
 """Steps Gymnasium environments between training iterations and fills the replay buffer."""
 
 import math
+import pickle
 from collections import deque
 
 import gymnasium as gym
@@ -232,9 +233,54 @@ class GymCollector(L.Callback):
         if trainer.is_global_zero and len(self.history):
             self.history.plot(f"{self.run_dir}/episodes.png")
 
+    # ---- checkpoints -----------------------------------------------------------------------
+
     def state_dict(self) -> dict:
-        # The environment id travels with checkpoints so scripts/play.py knows what to play.
-        return {"env_id": self.env_id}
+        """Everything a resumed run needs to continue exactly: the environments themselves (their
+        physics state, random generators and time limits, pickled), the exploration generator and
+        step counter, the episodes in progress, the return window and the history."""
+        per_env = {name: torch.as_tensor(getattr(self, name)) for name in self._PER_ENV}
+        return {
+            "env_id": self.env_id,  # also read by scripts/play.py
+            "envs": pickle.dumps(self.envs) if self.envs is not None else None,
+            "rng": self.rng.bit_generator.state,
+            "training_steps": self.training_steps,
+            "episodes": self.episodes,
+            "next_episode_id": self.next_episode_id,
+            "recent_returns": list(self.recent_returns),
+            "history": self.history.state_dict(),
+            "latest_losses": {
+                name: loss.detach().cpu() for name, loss in self.latest_losses.items()
+            },
+            "per_env": per_env,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["env_id"] != self.env_id:
+            raise ValueError(
+                f"The checkpoint's collector ran {state['env_id']}, this one runs {self.env_id}: "
+                "resume with the env_id the checkpoint was trained on."
+            )
+        if self.envs is not None:
+            self.envs.close()
+        self.envs = pickle.loads(state["envs"])  # a checkpoint is trusted like code
+        self.rng.bit_generator.state = state["rng"]
+        self.training_steps, self.episodes = state["training_steps"], state["episodes"]
+        self.next_episode_id = state["next_episode_id"]
+        self.recent_returns = deque(state["recent_returns"], maxlen=self.window)
+        self.history.load_state_dict(state["history"])
+        self.latest_losses = dict(state["latest_losses"])
+        for name, value in state["per_env"].items():
+            setattr(self, name, value.numpy().copy())
+
+    _PER_ENV = (
+        "obs",
+        "prev_action",
+        "episode_id",
+        "episode_return",
+        "episode_length",
+        "autoresetting",
+    )
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:

@@ -1,0 +1,105 @@
+"""Exact resume: stopped after k iterations (mid-epoch) and resumed, a run ends with the same
+weights, optimizer states and logged values as one that never stopped."""
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from callbacks import GymCollector
+from datamodules import ExperienceDataModule
+from lightning_modules import GAN, ActEnvAgent
+from tests.conftest import tiny_mnist, tiny_trainer
+
+
+class LossRecorder(L.Callback):
+    """The values a module logged at every iteration."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        metrics = trainer.callback_metrics
+        self.rows.append({k: float(v) for k, v in metrics.items() if k.startswith("train/")})
+
+
+def assert_same_tensors(first: dict, second: dict, what: str) -> None:
+    assert first.keys() == second.keys(), what
+    for name, value in first.items():
+        if isinstance(value, dict):
+            assert_same_tensors(value, second[name], f"{what}.{name}")
+        elif isinstance(value, torch.Tensor):
+            assert torch.equal(value, second[name]), f"{what}.{name}"
+        else:
+            assert value == second[name], f"{what}.{name}"
+
+
+def run(root, make_module, make_data, max_steps, extra=(), ckpt_path=None, save_every=None):
+    L.seed_everything(0, verbose=False)  # every run starts as a fresh `duet fit` with seed 0
+    recorder = LossRecorder()
+    callbacks = [recorder, *extra]
+    if save_every:
+        callbacks.append(
+            ModelCheckpoint(root / "ckpt", every_n_train_steps=save_every, save_last=True)
+        )
+    trainer = tiny_trainer(
+        root, max_steps=max_steps, callbacks=callbacks, enable_checkpointing=bool(save_every)
+    )
+    module, data = make_module(), make_data()
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    return trainer, module, data, recorder.rows
+
+
+def test_gan_resumed_mid_epoch_ends_identical(mnist_dir, tmp_path):
+    make_module = lambda: GAN(noise_dim=8, ema_decay=0.9)  # noqa: E731
+    make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731  15 batches an epoch
+    whole, module, _, rows = run(tmp_path / "whole", make_module, make_data, max_steps=20)
+    _, _, _, first_rows = run(tmp_path / "part", make_module, make_data, max_steps=8, save_every=8)
+    checkpoint = tmp_path / "part" / "ckpt" / "last.ckpt"
+    resumed, resumed_module, _, second_rows = run(
+        tmp_path / "resumed", make_module, make_data, max_steps=20, ckpt_path=checkpoint
+    )
+    assert resumed.global_step == 20
+    assert_same_tensors(module.state_dict(), resumed_module.state_dict(), "weights")
+    for ours, theirs in zip(whole.optimizers, resumed.optimizers, strict=True):
+        assert_same_tensors(ours.state_dict(), theirs.state_dict(), "optimizer")
+    assert first_rows + second_rows == rows
+
+
+def test_agent_resumed_mid_epoch_ends_identical(tmp_path):
+    def make_collector():
+        return GymCollector(prefill_steps=300, stop_mean_return=None, max_episodes=None)
+
+    make_module = ActEnvAgent
+    make_data = lambda: ExperienceDataModule(capacity=600, batch_size=32, batches_per_epoch=25)  # noqa: E731
+    whole_collector = make_collector()
+    whole, module, data, rows = run(
+        tmp_path / "whole", make_module, make_data, max_steps=60, extra=[whole_collector]
+    )
+    run(
+        tmp_path / "part",
+        make_module,
+        make_data,
+        max_steps=35,
+        extra=[make_collector()],
+        save_every=35,
+    )
+    resumed_collector = make_collector()
+    resumed, resumed_module, resumed_data, second_rows = run(
+        tmp_path / "resumed",
+        make_module,
+        make_data,
+        max_steps=60,
+        extra=[resumed_collector],
+        ckpt_path=tmp_path / "part" / "ckpt" / "last.ckpt",
+    )
+    assert resumed.global_step == 60
+    assert_same_tensors(module.state_dict(), resumed_module.state_dict(), "weights")
+    for ours, theirs in zip(whole.optimizers, resumed.optimizers, strict=True):
+        assert_same_tensors(ours.state_dict(), theirs.state_dict(), "optimizer")
+    # The replay buffer (contents, write position, ratings) and the sampling generator.
+    assert_same_tensors(data.state_dict(), resumed_data.state_dict(), "datamodule")
+    # Episodes, exploration counter, return window, the environments' own state.
+    whole_state, resumed_state = whole_collector.state_dict(), resumed_collector.state_dict()
+    assert whole_state.pop("envs") == resumed_state.pop("envs")
+    assert_same_tensors(whole_state, resumed_state, "collector")
+    assert rows[35:] == second_rows
