@@ -10,6 +10,7 @@ from torch.optim import Adam, Optimizer
 
 from datamodules.replay import Transitions
 from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.networks.actenv import ActEnvNet
 from lightning_modules.steps import (
     average_gradients,
@@ -156,3 +157,6 @@ class ActEnvAgent(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         record_module_class(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_state_matches(self, checkpoint)

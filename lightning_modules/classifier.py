@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.networks.lenet import LeNet
 from lightning_modules.steps import record_module_class
 
@@ -60,3 +61,6 @@ class MNISTClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         record_module_class(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_state_matches(self, checkpoint)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.gan_losses import (
     bce_discriminator_loss,
     bce_generator_loss,
@@ -155,6 +156,7 @@ class GAN(L.LightningModule):
             checkpoint["random_state"] = self.random.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_state_matches(self, checkpoint)
         self._random_state = checkpoint.get("random_state")
 
 

@@ -16,6 +16,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from lightning_modules.checkpoints import CheckpointError, load_duet_module
+from lightning_modules.classifier import MNISTClassifier
 from lightning_modules.networks.lenet import LeNet
 
 CLASSIFIER_COMMAND = "make classifier"
@@ -28,27 +30,15 @@ class ClassifierCheckpointError(RuntimeError):
 
 def load_classifier(path: str | Path) -> LeNet:
     """The LeNet of an MNISTClassifier checkpoint, in eval mode on the CPU."""
-    from lightning_modules.classifier import MNISTClassifier
-
-    path = Path(path)
     how = (
         f"Make it with `{CLASSIFIER_COMMAND}` (trains configs/mnist_classifier.yaml and writes "
         f"{DEFAULT_CLASSIFIER}), or give the path of another MNISTClassifier checkpoint."
     )
-    if not path.is_file():
-        raise ClassifierCheckpointError(f"No MNIST classifier checkpoint at {path}. {how}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ClassifierCheckpointError(
-            f"{path} is not a readable checkpoint ({error}). {how}"
-        ) from error
-    kind = checkpoint.get("duet_module") if isinstance(checkpoint, dict) else None
-    if kind != "lightning_modules.classifier.MNISTClassifier":
-        raise ClassifierCheckpointError(
-            f"{path} holds a {kind or 'non-duet'} checkpoint, not an MNISTClassifier. {how}"
-        )
-    return MNISTClassifier.load_from_checkpoint(path, map_location="cpu").network.eval()
+        module, _ = load_duet_module(path, MNISTClassifier, "an MNISTClassifier")
+    except CheckpointError as error:
+        raise ClassifierCheckpointError(f"No usable MNIST classifier: {error} {how}") from error
+    return module.network
 
 
 def to_uint8(images: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ import torch
 
 from datamodules import MNISTDataModule
 from datamodules.idx import MNISTFilesError
+from lightning_modules.checkpoints import CheckpointError
 from lightning_modules.gan_losses import sample_noise
 from lightning_modules.quality import (
     DEFAULT_CLASSIFIER,
@@ -24,7 +25,7 @@ from lightning_modules.quality import (
     load_classifier,
     to_uint8,
 )
-from scripts.sample import SampleError, load_generator_module
+from scripts.sample import load_generator_module
 
 
 @torch.no_grad()
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         data.prepare_data()
         data.setup("fit")
         data.setup("test")
-    except (SampleError, ClassifierCheckpointError, MNISTFilesError) as error:
+    except (CheckpointError, ClassifierCheckpointError, MNISTFilesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     train_images = torch.cat([data.train_set.images, data.val_set.images])

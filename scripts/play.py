@@ -16,26 +16,12 @@ import numpy as np
 import torch
 
 from lightning_modules import ActEnvAgent
-
-
-class PlayError(RuntimeError):
-    pass
+from lightning_modules.checkpoints import CheckpointError, load_duet_module
 
 
 def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, str | None]:
     """The agent in eval mode on the CPU, and the environment id stored with it (if any)."""
-    if not checkpoint_path.is_file():
-        raise PlayError(f"{checkpoint_path} does not exist or is not a file.")
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise PlayError(f"{checkpoint_path} is not a readable checkpoint: {error}") from error
-    module = checkpoint.get("duet_module") if isinstance(checkpoint, dict) else None
-    if module != "lightning_modules.actenv.ActEnvAgent":
-        raise PlayError(
-            f"{checkpoint_path} holds a {module or 'non-duet'} checkpoint, not an ActEnvAgent."
-        )
-    agent = ActEnvAgent.load_from_checkpoint(checkpoint_path, map_location="cpu").eval()
+    agent, checkpoint = load_duet_module(checkpoint_path, ActEnvAgent, "an ActEnvAgent")
     collectors = [s for key, s in checkpoint.get("callbacks", {}).items() if "GymCollector" in key]
     return agent, collectors[0]["env_id"] if collectors else None
 
@@ -77,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--episodes must be at least 1, got {args.episodes}")
     try:
         agent, trained_on = load_agent(args.checkpoint)
-    except PlayError as error:
+    except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     env_id = args.env_id or trained_on or "CartPole-v1"

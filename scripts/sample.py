@@ -7,7 +7,6 @@ Checkpoints trained on a GPU load on the CPU.
 """
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -15,30 +14,15 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from lightning_modules import GAN
+from lightning_modules.checkpoints import CheckpointError, load_duet_module
 from lightning_modules.gan_losses import sample_noise
-
-
-class SampleError(RuntimeError):
-    pass
 
 
 def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
     """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``."""
-    if not checkpoint_path.is_file():
-        raise SampleError(f"{checkpoint_path} does not exist or is not a file.")
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise SampleError(f"{checkpoint_path} is not a readable checkpoint: {error}") from error
-    class_path = checkpoint.get("duet_module") if isinstance(checkpoint, dict) else None
-    module_class = _import(class_path) if class_path else None
-    if not (isinstance(module_class, type) and issubclass(module_class, GAN)):
-        raise SampleError(
-            f"{checkpoint_path} holds a {class_path or 'non-duet'} checkpoint, not one of the GAN "
-            "family (GAN, LSGAN, DCGAN, WGANGP); sample.py needs a generator."
-        )
-    module = module_class.load_from_checkpoint(checkpoint_path, map_location=device)
-    return module.eval()
+    what = "one of the GAN family (GAN, LSGAN, DCGAN, WGANGP); sample.py needs a generator"
+    module, _ = load_duet_module(checkpoint_path, GAN, what, device)
+    return module
 
 
 def draw(module: GAN, num: int, seed: int) -> torch.Tensor:
@@ -63,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out must end in .pt or .png, got {args.out}")
     try:
         samples = draw(load_generator_module(args.checkpoint, args.device), args.num, args.seed)
-    except SampleError as error:
+    except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,14 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         save_image(make_grid(samples, nrow=max(1, int(args.num**0.5)), pad_value=1.0), args.out)
     print(f"wrote {args.num} samples to {args.out}")
     return 0
-
-
-def _import(class_path: str):
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 if __name__ == "__main__":

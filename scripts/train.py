@@ -3,11 +3,22 @@
 A thin LightningCLI in subclass mode: any LightningModule and LightningDataModule of the project
 (or of any importable package) is chosen in YAML with ``class_path``/``init_args``. Modules take
 their optimizers as ``OptimizerCallable`` arguments, so ``auto_configure_optimizers`` is off.
+What it adds to LightningCLI:
+- a ``wandb:`` section (``--config configs/logger/wandb.yaml``) that adds a W&B logger beside
+  the experiment's CSV logger, in the same run folder, with the full resolved config;
+- ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
+- a checkpoint that is unreadable or of another module stops the run before anything is loaded.
 """
 
 import warnings
+from pathlib import Path
 
-from lightning.pytorch.cli import ArgsType, LightningCLI
+import yaml
+from lightning.pytorch.cli import ArgsType, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+
+from lightning_modules.checkpoints import CheckpointError, check_module_class, read_checkpoint
+from scripts.wandb_logging import WandbOptions, make_wandb_logger
 
 # ModelCheckpoint warns that manual-optimization checkpoints hold the weights after the step;
 # that is what duet wants (the state after iteration k is saved at global_step k).
@@ -16,12 +27,88 @@ warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual opt
 warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
 
 
+class SaveAndLogConfig(SaveConfigCallback):
+    """Writes config.yaml into the run folder, gives W&B the full resolved config as the run's
+    config, and records the W&B run id in checkpoints so a resumed fit continues that run."""
+
+    def save_config(self, trainer, pl_module, stage) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update(config, allow_val_change=True)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                checkpoint["wandb_run_id"] = logger.version
+
+
+class DuetCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_class_arguments(WandbOptions, "wandb")
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # Before LightningCLI reads the checkpoint's hyperparameters (and would silently swap
+        # in the checkpoint's module class): resolve "last", then fail early and clearly.
+        config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+        path = config.get("ckpt_path")
+        if path == "last":
+            path = resolve_last_checkpoint(config)
+        if path and path not in ("last", "best", "hpc") and not path.startswith("registry"):
+            check_module_class(read_checkpoint(path), config["model"]["class_path"], path)
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        options = config["wandb"]
+        if options.enabled:
+            run_id = None
+            if config.get("ckpt_path"):
+                run_id = read_checkpoint(config["ckpt_path"]).get("wandb_run_id")
+            save_dir = trainer.log_dir or trainer.default_root_dir
+            trainer.loggers = [*trainer.loggers, make_wandb_logger(options, save_dir, run_id)]
+        return trainer
+
+    def _finish_wandb(self) -> None:
+        # Closing the run writes it out completely now, not only when the process exits.
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish()
+
+    after_fit = after_validate = after_test = after_predict = _finish_wandb
+
+
+def resolve_last_checkpoint(config) -> str:
+    """``ckpt_path: last`` -> the newest ``<save_dir>/<name>/version_*/checkpoints/last.ckpt`` of
+    the experiment's CSVLogger. The resumed run logs to a new version folder: Lightning's CSV
+    writer would delete the metrics of a folder it reuses."""
+    logger = config["trainer"]["logger"]
+    loggers = logger if isinstance(logger, list) else [logger]
+    csv = next((lg for lg in loggers if "CSVLogger" in str(lg.get("class_path", ""))), None)
+    if csv is None:
+        return "last"  # another logger: leave "last" to Lightning's own lookup
+    args = csv["init_args"]
+    folder = Path(args["save_dir"]) / (args.get("name") or "lightning_logs")
+    candidates = sorted(
+        folder.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
+    )
+    if not candidates:
+        raise CheckpointError(
+            f"--ckpt_path last: no {folder}/version_*/checkpoints/last.ckpt to resume. Start a run "
+            "first, or give the path of a checkpoint."
+        )
+    config["ckpt_path"] = str(candidates[-1])
+    return config["ckpt_path"]
+
+
 def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
     """Build and (by default) run the CLI; ``args`` is an argument list, as on the command line."""
-    return LightningCLI(
+    return DuetCLI(
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,
+        save_config_callback=SaveAndLogConfig,
         save_config_kwargs={"overwrite": True},
         # duet's DataModules shard (MNIST) or own (replay buffers) their data per process, and
         # resumably; Lightning's DistributedSampler would replace that.

@@ -42,7 +42,7 @@ def test_play_errors(agent_checkpoint, tmp_path, capsys):
     assert play.main([str(tmp_path / "missing.ckpt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     gan = tmp_path / "gan.ckpt"
-    torch.save({"duet_module": "lightning_modules.gan.GAN"}, gan)
+    torch.save({"state_dict": {}, "duet_module": "lightning_modules.gan.GAN"}, gan)
     assert play.main([str(gan)]) == 2
     assert "not an ActEnvAgent" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -1,0 +1,82 @@
+"""Checks that turn a bad checkpoint into one clear error before anything is loaded."""
+
+import importlib
+from pathlib import Path
+
+import lightning as L
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not fit the module."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint at ``path`` as a dict; a missing, truncated or corrupt file is named."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} does not exist or is not a file.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"Checkpoint {path} cannot be read; it is truncated or corrupt "
+            f"({type(error).__name__}: {error}). Resume from an earlier checkpoint, such as a "
+            "periodic one beside it."
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (it has no state_dict).")
+    return checkpoint
+
+
+def import_class(class_path: str) -> type | None:
+    """The class at a dotted import path, or None when there is none."""
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def check_module_class(checkpoint: dict, model_class_path: str, path: str | Path) -> None:
+    """Raise unless the checkpoint was saved by the class ``model_class_path`` names."""
+    saved = checkpoint.get("duet_module")
+    if saved is not None and import_class(saved) is not import_class(model_class_path):
+        raise CheckpointError(
+            f"Checkpoint {path} was saved by {saved}, but the model is {model_class_path}. Use "
+            "the experiment config the checkpoint was trained with."
+        )
+
+
+def check_state_matches(module: L.LightningModule, checkpoint: dict) -> None:
+    """Raise, naming the differences, unless the checkpoint's tensors fit the module's exactly."""
+    ours = module.state_dict()
+    theirs = checkpoint["state_dict"]
+    missing = sorted(set(ours) - set(theirs))
+    unexpected = sorted(set(theirs) - set(ours))
+    reshaped = [
+        f"{name}: checkpoint {tuple(theirs[name].shape)}, model {tuple(ours[name].shape)}"
+        for name in sorted(set(ours) & set(theirs))
+        if theirs[name].shape != ours[name].shape
+    ]
+    problems = [
+        *(f"missing {name}" for name in missing[:5]),
+        *(f"unexpected {name}" for name in unexpected[:5]),
+        *reshaped[:5],
+    ]
+    if problems:
+        raise CheckpointError(
+            f"The checkpoint does not fit this {type(module).__name__} (another architecture or "
+            f"size): {'; '.join(problems)}. Nothing was loaded."
+        )
+
+
+def load_duet_module(path: str | Path, base: type, what: str, device: str = "cpu"):
+    """(module in eval mode on ``device``, checkpoint dict) for a checkpoint saved by ``base`` or a
+    subclass of it; a CheckpointError naming the file and what was found otherwise."""
+    checkpoint = read_checkpoint(path)
+    saved = checkpoint.get("duet_module")
+    module_class = import_class(saved) if saved else None
+    if not (isinstance(module_class, type) and issubclass(module_class, base)):
+        raise CheckpointError(f"{path} holds a {saved or 'non-duet'} checkpoint, not {what}.")
+    return module_class.load_from_checkpoint(path, map_location=device).eval(), checkpoint
