@@ -79,6 +79,7 @@ class GymCollector(L.Callback):
         self.recent_returns: deque[float] = deque(maxlen=window)
         self.history = EpisodeHistory()
         self.latest_losses: dict[str, torch.Tensor] = {}
+        self.finished: list[tuple[float, float]] = []
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -120,16 +121,27 @@ class GymCollector(L.Callback):
         num_actions = int(self.envs.single_action_space.n)
         collected = 0
         while collected < self.prefill_steps:
-            collected += self.step(self.rng.integers(num_actions, size=self.num_envs), log_to=None)
+            actions = self.rng.integers(num_actions, size=self.num_envs)
+            collected += self.step(actions, training=False)
         self._start_episodes()
 
     # ---- one training iteration ------------------------------------------------------------
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.finished = []  # (return, rate) of the training episodes that end in this iteration
         for _ in range(self.steps_per_iteration):
-            self.step(self.choose_actions(pl_module), log_to=pl_module)
+            self.step(self.choose_actions(pl_module), training=True)
             self.training_steps += self.num_envs
-        if self._should_stop(trainer):
+        mean_return, full_windows, episodes = self._statistics(trainer)
+        if episodes:  # every iteration, so a ModelCheckpoint or EarlyStopping can monitor them
+            running = {f"episode/mean_return_{self.window}": mean_return, "episode/count": episodes}
+            pl_module.log_dict(running, logger=False, batch_size=1)
+        for episode_return, rate in self.finished:
+            self._log_episode(pl_module, episode_return, rate, mean_return, episodes)
+        reached = self.stop_mean_return is not None and full_windows
+        if reached and mean_return >= self.stop_mean_return:
+            trainer.should_stop = True
+        if self.max_episodes is not None and episodes >= self.max_episodes:
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -149,7 +161,7 @@ class GymCollector(L.Callback):
             actions = np.where(explore, actions, greedy)
         return actions
 
-    def step(self, actions: np.ndarray, log_to: L.LightningModule | None) -> int:
+    def step(self, actions: np.ndarray, training: bool) -> int:
         """One vector step with ``actions`` (N,); returns how many transitions it stored."""
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         real = ~self.autoresetting  # envs whose step was a transition, not an autoreset
@@ -169,14 +181,14 @@ class GymCollector(L.Callback):
         self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
         self.obs = next_obs
         for env_index in np.flatnonzero(ended):
-            self.finish_episode(env_index, log_to)
+            self.finish_episode(env_index, training)
         self.autoresetting = ended
         if ended.all():  # take the reset step now, so the next iteration collects a transition
             self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))
             self.autoresetting[:] = False
         return int(real.sum())
 
-    def finish_episode(self, env_index: int, log_to: L.LightningModule | None) -> None:
+    def finish_episode(self, env_index: int, training: bool) -> None:
         episode_return = float(self.episode_return[env_index])
         rate = (episode_return - self.return_offset) / self.return_scale
         if not 0.0 <= rate <= 1.0:
@@ -191,43 +203,38 @@ class GymCollector(L.Callback):
         self.next_episode_id += 1
         self.episode_return[env_index] = 0.0
         self.episode_length[env_index] = 0
-        if log_to is not None:
-            self._record_episode(episode_return, rate, log_to)
+        if training:  # prefill episodes only fill the buffer
+            self.episodes += 1
+            self.recent_returns.append(episode_return)
+            self.finished.append((episode_return, rate))
 
-    def _record_episode(
-        self, episode_return: float, rate: float, module: L.LightningModule
-    ) -> None:
-        self.episodes += 1
-        self.recent_returns.append(episode_return)
-        mean_return = float(np.mean(self.recent_returns))
-        losses = {name: float(value) for name, value in self.latest_losses.items()}
-        self.history.append(episode_return, mean_return, losses)
-        metrics = {
-            "episode/return": episode_return,
-            f"episode/mean_return_{self.window}": mean_return,
-            "episode/rate": rate,
-            "episode/explore_p": self.explore_probability(),
-            "episode/count": float(self.episodes),
-        }
-        # Every episode goes to the loggers directly: self.log would keep only those that end
-        # on a log_every_n_steps boundary. self.log still makes them callback metrics, so a
-        # ModelCheckpoint or EarlyStopping can monitor them.
-        module.log_dict(metrics, logger=False, batch_size=1)
-        if module.trainer.is_global_zero:
-            for logger in module.trainer.loggers:
-                logger.log_metrics(metrics, step=module.trainer.global_step)
-
-    def _should_stop(self, trainer: L.Trainer) -> bool:
-        """Decided on episode statistics summed over all processes, so all stop together."""
+    def _statistics(self, trainer: L.Trainer) -> tuple[float, bool, int]:
+        """(mean return of the last ``window`` episodes, whether every window is full, episodes),
+        over all processes, so that all log the same figures and stop together."""
         stats = torch.tensor([sum(self.recent_returns), len(self.recent_returns), self.episodes])
         if trainer.world_size > 1:
             stats = trainer.strategy.reduce(stats.double(), reduce_op="sum")
         total_return, count, episodes = stats.tolist()
-        if self.max_episodes is not None and episodes >= self.max_episodes:
-            return True
-        full_windows = count >= self.window * trainer.world_size
-        target = self.stop_mean_return
-        return target is not None and full_windows and total_return / count >= target
+        mean_return = total_return / count if count else float("nan")
+        return mean_return, count >= self.window * trainer.world_size, int(episodes)
+
+    def _log_episode(
+        self, module, episode_return: float, rate: float, mean: float, count: int
+    ) -> None:
+        losses = {name: float(value) for name, value in self.latest_losses.items()}
+        self.history.append(episode_return, mean, losses)
+        metrics = {
+            "episode/return": episode_return,  # this process's episode
+            f"episode/mean_return_{self.window}": mean,  # over all processes
+            "episode/rate": rate,
+            "episode/explore_p": self.explore_probability(),
+            "episode/count": float(count),  # over all processes
+        }
+        # Every episode goes to the loggers directly: self.log would keep only those that end
+        # on a log_every_n_steps boundary.
+        if module.trainer.is_global_zero:
+            for logger in module.trainer.loggers:
+                logger.log_metrics(metrics, step=module.trainer.global_step)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and len(self.history):

@@ -16,6 +16,11 @@ class SaveRankState(L.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         state = {name: value.detach().cpu() for name, value in pl_module.state_dict().items()}
         torch.save(
-            {"state": state, "global_step": trainer.global_step, "world_size": trainer.world_size},
+            {
+                "state": state,
+                "global_step": trainer.global_step,
+                "world_size": trainer.world_size,
+                "metrics": {name: float(value) for name, value in trainer.callback_metrics.items()},
+            },
             self.dirpath / f"rank{trainer.global_rank}.pt",
         )

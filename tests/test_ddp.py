@@ -96,6 +96,10 @@ def test_agent_ranks_stay_identical_and_stop_together(tmp_path):
     )
     # Both stop at the same iteration: after 6 episodes counted over both processes.
     assert rank0["global_step"] == rank1["global_step"] < 400
+    # Episode statistics are reduced over the processes: both log the same figures.
+    for name in ("episode/mean_return_100", "episode/count"):
+        assert rank0["metrics"][name] == rank1["metrics"][name], name
+    assert rank0["metrics"]["episode/count"] >= 6
     for name, value in rank0["state"].items():
         assert torch.equal(value, rank1["state"][name]), name
 

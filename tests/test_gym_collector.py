@@ -108,9 +108,9 @@ def test_each_iteration_samples_after_collecting(tmp_path, monkeypatch):
     events = []
     original_step, original_sample = collector.step, None
 
-    def step(actions, log_to):
-        stored = original_step(actions, log_to)
-        if log_to is not None:
+    def step(actions, training):
+        stored = original_step(actions, training)
+        if training:
             events.append(("collect", len(collector.buffer)))
         return stored
 
