@@ -22,6 +22,7 @@ from lightning_modules.quality import (
     DEFAULT_CLASSIFIER,
     ClassifierCheckpointError,
     SampleQualityMetrics,
+    classifier_input,
     load_classifier,
     to_uint8,
 )
@@ -36,10 +37,14 @@ def evaluate(module, classifier, test_images, train_images, num: int, batch_size
     for batch in test_images.split(batch_size):
         metrics.update_real(batch)
     generator = torch.Generator().manual_seed(seed)
+    class_counts = torch.zeros(10, dtype=torch.int64)
     for start in range(0, num, batch_size):
         noise = sample_noise(min(batch_size, num - start), module.noise_dim, generator=generator)
-        metrics.update_fake(to_uint8(module.generate(noise)).cpu())
+        images = to_uint8(module.generate(noise)).cpu()
+        metrics.update_fake(images)
+        class_counts += classifier(classifier_input(images)).argmax(1).bincount(minlength=10)
     results = {"generator": metrics.compute()}
+    results["generator"]["class_counts"] = class_counts.tolist()  # which digits it draws
     metrics.reset_fake()
     for batch in train_images[:num].split(batch_size):
         metrics.update_fake(batch)
@@ -57,6 +62,8 @@ def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) 
             f"{name:<12} {m['fid']:>9.3f} {m['kid_mean']:>10.5f} {m['kid_std']:>9.5f} "
             f"{m['is']:>7.3f}"
         )
+    counts = results["generator"]["class_counts"]
+    lines.append("generated digits by class: " + " ".join(f"{d}:{c}" for d, c in enumerate(counts)))
     return "\n".join(lines)
 
 

@@ -175,7 +175,9 @@ def test_evaluate_prints_generator_and_real_floor(
     table = capsys.readouterr().out
     assert "80 samples against 100 real test images" in table
     assert "generator" in table and "real train" in table
+    assert "generated digits by class: 0:" in table
     results = json.loads(out.read_text())
+    assert sum(results["generator"]["class_counts"]) == 80
     # The fixture's 'digits' are uniform noise: real train images match the test set far better
     # than an untrained generator does.
     assert results["real train"]["fid"] < results["generator"]["fid"]
