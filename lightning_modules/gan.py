@@ -132,19 +132,24 @@ class GAN(L.LightningModule):
             self.untoggle_optimizer(d_optimizer)
 
             # 2. Generator: fresh noise, judged by the updated discriminator.
-            self.toggle_optimizer(g_optimizer)
-            g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(len(real)))))
-            g_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            average_gradients(self, self.generator)
-            step_uncounted(g_optimizer)
-            self.untoggle_optimizer(g_optimizer)
-            self.update_ema()
+            g_loss = self.generator_step(g_optimizer, len(real))
 
         losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
         raise_if_not_finite(self, losses)
         self.log_dict(losses, prog_bar=True)
         self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
+
+    def generator_step(self, g_optimizer, batch_size: int) -> Tensor:
+        """One generator update on fresh noise against the current discriminator; its loss."""
+        self.toggle_optimizer(g_optimizer)
+        g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(batch_size))))
+        g_optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        average_gradients(self, self.generator)
+        step_uncounted(g_optimizer)
+        self.untoggle_optimizer(g_optimizer)
+        self.update_ema()
+        return g_loss
 
     def update_ema(self) -> None:
         if self.generator_ema is not None:

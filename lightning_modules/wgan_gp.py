@@ -14,12 +14,7 @@ from lightning_modules.gan_losses import (
     wasserstein_generator_loss,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator
-from lightning_modules.steps import (
-    average_gradients,
-    manual_gradient_sync,
-    raise_if_not_finite,
-    step_uncounted,
-)
+from lightning_modules.steps import average_gradients, manual_gradient_sync, raise_if_not_finite
 
 
 def wgan_gp_adam(params: Iterable) -> Optimizer:
@@ -85,16 +80,7 @@ class WGANGP(GAN):
 
             # 2. Generator step after every n_critic critic steps.
             if self.trainer.global_step % self.n_critic == 0:
-                self.toggle_optimizer(g_optimizer)
-                g_fake = self.discriminator(self.generator(self.noise(len(real))))
-                g_loss = self.generator_loss(g_fake)
-                g_optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(g_loss)
-                average_gradients(self, self.generator)
-                step_uncounted(g_optimizer)
-                self.untoggle_optimizer(g_optimizer)
-                self.update_ema()
-                losses["train/g_loss"] = g_loss
+                losses["train/g_loss"] = self.generator_step(g_optimizer, len(real))
 
         raise_if_not_finite(self, losses)
         self.log_dict(losses, prog_bar=True)
