@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from callbacks.episode_plot import EpisodeHistory
+from callbacks.gym_checks import check_environment
 from datamodules.experience import ExperienceDataModule
 
 
@@ -57,19 +58,19 @@ class GymCollector(L.Callback):
         if num_envs < 1 or steps_per_iteration < 1 or window < 1:
             raise ValueError("num_envs, steps_per_iteration and window must be at least 1.")
         check_environment(env_id)
-        self.env_id, self.num_envs, self.seed = env_id, num_envs, seed
-        self.prefill_steps, self.steps_per_iteration = prefill_steps, steps_per_iteration
-        self.explore_start, self.explore_stop, self.decay_rate = (
-            explore_start,
-            explore_stop,
-            decay_rate,
-        )
-        self.return_scale, self.return_offset = return_scale, return_offset
-        self.stop_mean_return, self.max_episodes, self.window = (
-            stop_mean_return,
-            max_episodes,
-            window,
-        )
+        self.env_id = env_id
+        self.num_envs = num_envs
+        self.seed = seed
+        self.prefill_steps = prefill_steps
+        self.steps_per_iteration = steps_per_iteration
+        self.explore_start = explore_start
+        self.explore_stop = explore_stop
+        self.decay_rate = decay_rate
+        self.return_scale = return_scale
+        self.return_offset = return_offset
+        self.stop_mean_return = stop_mean_return
+        self.max_episodes = max_episodes
+        self.window = window
         self.vectorization_mode = vectorization_mode
         self.envs: gym.vector.VectorEnv | None = None
         self.rng = np.random.default_rng([seed, 0])
@@ -280,6 +281,7 @@ class GymCollector(L.Callback):
         for name, value in state["per_env"].items():
             setattr(self, name, value.numpy().copy())
 
+    # The arrays of the episodes in progress, one entry per environment.
     _PER_ENV = (
         "obs",
         "prev_action",
@@ -293,26 +295,3 @@ class GymCollector(L.Callback):
         if self.envs is not None:
             self.envs.close()
             self.envs = None
-
-
-def check_environment(env_id: str) -> None:
-    """Raise a clear error unless ``env_id`` is registered with Box states and Discrete actions."""
-    try:
-        env = gym.make(env_id)
-    except gym.error.Error as error:
-        raise ValueError(
-            f"Unknown Gymnasium environment '{env_id}': {error}. Registered ids are listed by "
-            "gymnasium.pprint_registry()."
-        ) from error
-    observation_space, action_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(action_space, gym.spaces.Discrete):
-        raise ValueError(
-            f"{env_id} has a {type(action_space).__name__} action space; the Act/Env agent picks "
-            "one of n actions and needs a Discrete action space."
-        )
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-        raise ValueError(
-            f"{env_id} observes {observation_space}; the Act/Env agent needs a flat Box "
-            "observation (a vector of floats)."
-        )

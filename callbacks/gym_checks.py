@@ -1,0 +1,26 @@
+"""Checks that an environment suits the Act/Env agent, before anything is trained."""
+
+import gymnasium as gym
+
+
+def check_environment(env_id: str) -> None:
+    """Raise a clear error unless ``env_id`` is registered with Box states and Discrete actions."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f"Unknown Gymnasium environment '{env_id}': {error}. Registered ids are listed by "
+            "gymnasium.pprint_registry()."
+        ) from error
+    observation_space, action_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ValueError(
+            f"{env_id} has a {type(action_space).__name__} action space; the Act/Env agent picks "
+            "one of n actions and needs a Discrete action space."
+        )
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise ValueError(
+            f"{env_id} observes {observation_space}; the Act/Env agent needs a flat Box "
+            "observation (a vector of floats)."
+        )
