@@ -31,7 +31,7 @@ train: $(INSTALLED) ## train CONFIG (default: the vanilla GAN) on MNIST in DATA_
 classifier: $(INSTALLED) ## train the MNIST classifier that FID/KID/IS use (checkpoints/mnist_classifier.ckpt)
 	$(PY) scripts/train.py fit --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
 	$(PY) scripts/train.py test --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) \
-		--ckpt_path checkpoints/mnist_classifier.ckpt --trainer.logger false
+		--ckpt_path checkpoints/mnist_classifier.ckpt
 
 test: $(INSTALLED) ## run the fast test suite
 	$(PY) -m pytest -q
