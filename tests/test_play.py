@@ -47,3 +47,11 @@ def test_play_errors(agent_checkpoint, tmp_path, capsys):
     assert "not an ActEnvAgent" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         play.main([str(agent_checkpoint[0]), "--episodes", "0"])
+
+
+def test_play_records_a_video_of_every_episode(agent_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # no display
+    path, _ = agent_checkpoint
+    assert play.main([str(path), "--episodes", "2", "--video-dir", str(tmp_path / "videos")]) == 0
+    videos = sorted(p.name for p in (tmp_path / "videos").iterdir())
+    assert videos == ["rl-video-episode-0.mp4", "rl-video-episode-1.mp4"]
