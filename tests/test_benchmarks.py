@@ -1,0 +1,57 @@
+"""The benchmark scripts run end to end at tiny sizes, so they cannot rot."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "results.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(REPO / "benchmarks" / script), *args, "--json", str(out)]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("| ")  # the table
+    return json.loads(out.read_text())["results"]
+
+
+def test_gan_benchmark_measures_all_three_cases(mnist_dir, tmp_path):
+    results = run(
+        "gan_throughput.py",
+        tmp_path,
+        f"--data-dir={mnist_dir}",
+        "--variants",
+        "wgan_gp",  # the variant with the most code paths: gradient penalty, n_critic
+        "--iterations=3",
+        "--warmup=1",
+        "--repeats=1",
+        "--threads=1",
+    )
+    for case in ("reference", "lightning", "fast_loop"):
+        (run_,) = results["wgan_gp"][case]
+        assert run_["it_per_s"] > 0 and run_["peak_rss_mb"] > 100
+
+
+def test_agent_benchmark_measures_training_and_collection(tmp_path):
+    results = run(
+        "agent_throughput.py",
+        tmp_path,
+        "--iterations=3",
+        "--warmup=1",
+        "--prefill=2000",
+        "--batch-size=16",
+        "--collect-steps=20",
+        "--repeats=1",
+        "--threads=1",
+    )
+    for case in ("reference", "lightning"):
+        assert results[case][0]["steps_per_s"] > 0
+    collection = results["collection"][0]["collection"]
+    assert set(collection) == {"1", "8", "64"}
+    assert all(figures["raw"] > 0 and figures["collector"] > 0 for figures in collection.values())
