@@ -181,3 +181,35 @@ def test_metrics_piece_adds_fid_to_a_gan_config(mnist_dir, tmp_path, monkeypatch
     best = Path(cli.trainer.checkpoint_callback.best_model_path)
     assert best.is_file() and best.name == "best-step=2.ckpt"
     assert cli.trainer.checkpoint_callback.monitor == "val/fid"
+
+
+@pytest.mark.parametrize(("with_final", "last_step"), [(True, 7), (False, 6)])
+def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
+    with_final, last_step, mnist_dir, tmp_path
+):
+    final = "    - class_path: callbacks.SaveFinalCheckpoint\n" if with_final else ""
+    callbacks = tmp_path / "callbacks.yaml"
+    callbacks.write_text(
+        "trainer:\n  callbacks:\n" + final + "    - class_path: lightning.pytorch.callbacks."
+        "ModelCheckpoint\n      init_args: {save_last: true, every_n_train_steps: 3}\n"
+    )
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "gan.yaml"),
+            "--config",
+            str(callbacks),
+            f"--data.data_dir={mnist_dir}",
+            "--data.batch_size=16",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.max_steps=7",  # periodic checkpoints at 3 and 6
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    checkpoint = torch.load(tmp_path / "gan" / "version_0" / "checkpoints" / "last.ckpt")
+    # Without SaveFinalCheckpoint, Lightning 2.6 leaves last.ckpt at the last periodic save.
+    assert checkpoint["global_step"] == last_step
+    if with_final:
+        final_state = cli.model.state_dict()
+        assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in final_state.items())
