@@ -44,6 +44,10 @@ class SaveAndLogConfig(SaveConfigCallback):
 
 
 class DuetCLI(LightningCLI):
+    """LightningCLI with the ``wandb:`` section and early checkpoint checks (module docstring)."""
+
+    resume_checkpoint: dict | None = None  # read once when parsing, released after set-up
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(WandbOptions, "wandb")
 
@@ -56,18 +60,18 @@ class DuetCLI(LightningCLI):
         if path == "last":
             path = resolve_last_checkpoint(config)
         if path and path not in ("last", "best", "hpc") and not path.startswith("registry"):
-            check_module_class(read_checkpoint(path), config["model"]["class_path"], path)
+            self.resume_checkpoint = read_checkpoint(path)
+            check_module_class(self.resume_checkpoint, config["model"]["class_path"], path)
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         options = config["wandb"]
         if options.enabled:
-            run_id = None
-            if config.get("ckpt_path"):
-                run_id = read_checkpoint(config["ckpt_path"]).get("wandb_run_id")
+            run_id = (self.resume_checkpoint or {}).get("wandb_run_id")
             save_dir = trainer.log_dir or trainer.default_root_dir
             trainer.loggers = [*trainer.loggers, make_wandb_logger(options, save_dir, run_id)]
+        self.resume_checkpoint = None  # Lightning loads the checkpoint itself for the run
         return trainer
 
     def _finish_wandb(self) -> None:
