@@ -91,7 +91,7 @@ def run_plain(variant: str, batches, total: int, warmup: int, device) -> float:
     import torch
 
     module = module_for(variant).to(device)
-    module.random = torch.Generator(device).manual_seed(0)
+    module.rng = torch.Generator(device).manual_seed(0)
     optimizers = module.configure_optimizers()
     for iteration, real in enumerate(batches, start=1):
         if iteration == warmup + 1:

@@ -80,8 +80,8 @@ class GAN(L.LightningModule):
             self.generator_ema.requires_grad_(False)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
-        self.random: torch.Generator | None = None  # noise and other draws of training
-        self._random_state: Tensor | None = None  # from a checkpoint, until `random` exists
+        self.rng: torch.Generator | None = None  # noise and other draws of training
+        self._rng_state: Tensor | None = None  # from a checkpoint, until `rng` exists
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         return (
@@ -91,14 +91,12 @@ class GAN(L.LightningModule):
 
     def on_fit_start(self) -> None:
         # Each process draws its own noise (seed + rank), from a generator that checkpoints carry.
-        self.random = torch.Generator(self.device).manual_seed(
-            torch.initial_seed() + self.global_rank
-        )
-        if self._random_state is not None:
-            self.random.set_state(self._random_state)
+        self.rng = torch.Generator(self.device).manual_seed(torch.initial_seed() + self.global_rank)
+        if self._rng_state is not None:
+            self.rng.set_state(self._rng_state)
 
     def noise(self, batch_size: int) -> Tensor:
-        return sample_noise(batch_size, self.noise_dim, generator=self.random, device=self.device)
+        return sample_noise(batch_size, self.noise_dim, generator=self.rng, device=self.device)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -157,12 +155,12 @@ class GAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         record_module_class(self, checkpoint)
-        if self.random is not None:
-            checkpoint["random_state"] = self.random.get_state()
+        if self.rng is not None:
+            checkpoint["rng_state"] = self.rng.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_state_matches(self, checkpoint)
-        self._random_state = checkpoint.get("random_state")
+        self._rng_state = checkpoint.get("rng_state")
 
 
 class LSGAN(GAN):

@@ -67,7 +67,7 @@ class WGANGP(GAN):
             self.toggle_optimizer(critic_optimizer)
             fake = self.generator(self.noise(len(real))).detach()
             d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1)
-            mix = torch.rand(len(real), generator=self.random, device=self.device)  # (B,)
+            mix = torch.rand(len(real), generator=self.rng, device=self.device)  # (B,)
             penalty = gradient_penalty(self.discriminator, real, fake, mix)
             wasserstein = d_real.mean() - d_fake.mean()  # the critic's estimate of W(real, fake)
             d_loss = self.discriminator_loss(d_real, d_fake) + self.penalty_weight * penalty
