@@ -18,5 +18,10 @@ class SaveFinalCheckpoint(L.Callback):
         checkpoint = trainer.checkpoint_callback
         if checkpoint is None or not checkpoint.save_last or checkpoint.dirpath is None:
             return
+        # ModelCheckpoint's own on_train_end (it runs after this callback) writes last.ckpt when
+        # it has never written one; and a last save at this very step is already final.
+        never_saved = not checkpoint._last_checkpoint_saved
+        if never_saved or checkpoint._last_global_step_saved == trainer.global_step:
+            return
         name = f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
         trainer.save_checkpoint(Path(checkpoint.dirpath) / name)  # every rank calls; rank 0 writes

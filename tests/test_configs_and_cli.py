@@ -183,9 +183,11 @@ def test_metrics_piece_adds_fid_to_a_gan_config(mnist_dir, tmp_path, monkeypatch
     assert cli.trainer.checkpoint_callback.monitor == "val/fid"
 
 
-@pytest.mark.parametrize(("with_final", "last_step"), [(True, 7), (False, 6)])
+@pytest.mark.parametrize(
+    ("with_final", "max_steps", "last_step"), [(True, 7, 7), (False, 7, 6), (True, 2, 2)]
+)
 def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
-    with_final, last_step, mnist_dir, tmp_path
+    with_final, max_steps, last_step, mnist_dir, tmp_path
 ):
     final = "    - class_path: callbacks.SaveFinalCheckpoint\n" if with_final else ""
     callbacks = tmp_path / "callbacks.yaml"
@@ -203,11 +205,13 @@ def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
             f"--data.data_dir={mnist_dir}",
             "--data.batch_size=16",
             f"--trainer.logger.init_args.save_dir={tmp_path}",
-            "--trainer.max_steps=7",  # periodic checkpoints at 3 and 6
+            f"--trainer.max_steps={max_steps}",  # periodic checkpoints at 3 and 6
             "--trainer.enable_progress_bar=false",
         ]
     )
-    checkpoint = torch.load(tmp_path / "gan" / "version_0" / "checkpoints" / "last.ckpt")
+    folder = tmp_path / "gan" / "version_0" / "checkpoints"
+    assert [p.name for p in folder.glob("last*.ckpt")] == ["last.ckpt"]  # no last-v1.ckpt
+    checkpoint = torch.load(folder / "last.ckpt")
     # Without SaveFinalCheckpoint, Lightning 2.6 leaves last.ckpt at the last periodic save.
     assert checkpoint["global_step"] == last_step
     if with_final:
