@@ -110,7 +110,6 @@ class GymCollector(L.Callback):
         self.episode_id = np.arange(self.next_episode_id, self.next_episode_id + n)
         self.next_episode_id += n
         self.episode_return = np.zeros(n)
-        self.episode_length = np.zeros(n, dtype=np.int64)
         self.autoresetting = np.zeros(n, dtype=bool)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -177,7 +176,6 @@ class GymCollector(L.Callback):
             truncated=truncated[real],
         )
         self.episode_return[real] += rewards[real]
-        self.episode_length[real] += 1
         ended = real & (terminated | truncated)
         self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
         self.obs = next_obs
@@ -203,7 +201,6 @@ class GymCollector(L.Callback):
         self.episode_id[env_index] = self.next_episode_id
         self.next_episode_id += 1
         self.episode_return[env_index] = 0.0
-        self.episode_length[env_index] = 0
         if training:  # prefill episodes only fill the buffer
             self.episodes += 1
             self.recent_returns.append(episode_return)
@@ -287,7 +284,6 @@ class GymCollector(L.Callback):
         "prev_action",
         "episode_id",
         "episode_return",
-        "episode_length",
         "autoresetting",
     )
 
