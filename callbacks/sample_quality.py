@@ -31,12 +31,11 @@ class SampleQuality(L.Callback):
                 "every_n_epochs and batch_size must be at least 1, num_samples at least 2."
             )
         self.classifier_checkpoint = classifier_checkpoint
-        self.every_n_epochs, self.num_samples, self.batch_size = (
-            every_n_epochs,
-            num_samples,
-            batch_size,
-        )
-        self.kid_subset_size, self.seed = kid_subset_size, seed
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.kid_subset_size = kid_subset_size
+        self.seed = seed
         self.metrics: SampleQualityMetrics | None = None
         self.real_seen = False
 

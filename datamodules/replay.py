@@ -109,8 +109,7 @@ class ReplayBuffer:
             if loaded.shape != tensor.shape:
                 raise ValueError(
                     f"replay buffer field '{name}' has shape {tuple(loaded.shape)} in the "
-                    "checkpoint "
-                    f"but {tuple(tensor.shape)} here: capacity or state size differ."
+                    f"checkpoint but {tuple(tensor.shape)} here: capacity or state size differ."
                 )
             tensor.copy_(loaded)  # in place, so the NumPy views stay valid
         self.position, self.size = state["position"], state["size"]
