@@ -23,6 +23,7 @@ from lightning_modules.gan_losses import (
 from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
 from lightning_modules.steps import (
     average_gradients,
+    logging_due,
     manual_gradient_sync,
     raise_if_not_finite,
     record_module_class,
@@ -134,8 +135,9 @@ class GAN(L.LightningModule):
 
         losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
         raise_if_not_finite(self, losses)
-        self.log_dict(losses, prog_bar=True)
-        self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
+        if logging_due(self):
+            self.log_dict(losses, prog_bar=True)
+            self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
 
     def generator_step(self, g_optimizer, batch_size: int) -> Tensor:
         """One generator update on fresh noise against the current discriminator; its loss."""

@@ -14,7 +14,12 @@ from lightning_modules.gan_losses import (
     wasserstein_generator_loss,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator
-from lightning_modules.steps import average_gradients, manual_gradient_sync, raise_if_not_finite
+from lightning_modules.steps import (
+    average_gradients,
+    logging_due,
+    manual_gradient_sync,
+    raise_if_not_finite,
+)
 
 
 def wgan_gp_adam(params: Iterable) -> Optimizer:
@@ -57,6 +62,7 @@ class WGANGP(GAN):
         super().__init__(noise_dim, generator_optimizer, discriminator_optimizer, ema_decay)
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
+        self.latest_g_loss: Tensor | None = None
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
@@ -80,15 +86,18 @@ class WGANGP(GAN):
 
             # 2. Generator step after every n_critic critic steps.
             if self.trainer.global_step % self.n_critic == 0:
-                losses["train/g_loss"] = self.generator_step(g_optimizer, len(real))
+                self.latest_g_loss = self.generator_step(g_optimizer, len(real))
+            if self.latest_g_loss is not None:  # whether or not this iteration stepped G
+                losses["train/g_loss"] = self.latest_g_loss
 
         raise_if_not_finite(self, losses)
-        self.log_dict(losses, prog_bar=True)
-        self.log_dict(
-            {
-                "train/d_real": d_real.mean(),
-                "train/d_fake": d_fake.mean(),
-                "train/wasserstein": wasserstein,
-                "train/gradient_penalty": penalty,
-            }
-        )
+        if logging_due(self):
+            self.log_dict(losses, prog_bar=True)
+            self.log_dict(
+                {
+                    "train/d_real": d_real.mean(),
+                    "train/d_fake": d_fake.mean(),
+                    "train/wasserstein": wasserstein,
+                    "train/gradient_penalty": penalty,
+                }
+            )

@@ -61,7 +61,7 @@ def test_global_step_and_max_steps_count_iterations_not_optimizer_steps(mnist_di
 
 def test_wgan_gp_takes_a_generator_step_after_every_n_critic_steps(mnist_dir, tmp_path):
     recorder = SubStepRecorder()
-    trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder])
+    trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder], log_every_n_steps=1)
     trainer.fit(WGANGP(noise_dim=8, n_critic=3), datamodule=tiny_mnist(mnist_dir))
     assert [index for index, *_ in recorder.snapshots[1:]] == [0, 0, 0, 1, 0, 0, 0, 1]
     assert trainer.global_step == 6
@@ -69,6 +69,27 @@ def test_wgan_gp_takes_a_generator_step_after_every_n_critic_steps(mnist_dir, tm
     assert {"train/wasserstein", "train/gradient_penalty", "train/d_loss", "train/g_loss"} <= set(
         logged
     )
+
+
+class LoggedMetrics(L.Callback):
+    """trainer.logged_metrics after every iteration: what the loggers received."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_train_batch_end(self, trainer, *args):
+        self.steps.append(dict(trainer.logged_metrics))
+
+
+def test_losses_are_logged_only_when_the_loggers_write_them(mnist_dir, tmp_path):
+    metrics = LoggedMetrics()
+    trainer = tiny_trainer(tmp_path, max_steps=5, callbacks=[metrics], log_every_n_steps=4)
+    module = WGANGP(noise_dim=8, n_critic=3)
+    trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
+    assert [bool(step) for step in metrics.steps] == [False, False, False, True, True]
+    # Iteration 4 stepped only the critic: the generator's loss logged is iteration 3's.
+    g_loss = metrics.steps[3]["train/g_loss"]
+    assert g_loss == metrics.steps[4]["train/g_loss"]
 
 
 def test_wgan_gp_defaults_follow_the_paper():
@@ -87,8 +108,8 @@ def test_seed_defaults():
         assert optimizer.defaults["lr"] == 1e-3 and optimizer.defaults["betas"] == (0.5, 0.999)
 
 
-def test_logged_metrics_every_step(mnist_dir, tmp_path):
-    trainer = tiny_trainer(tmp_path, max_steps=2)
+def test_logged_metrics(mnist_dir, tmp_path):
+    trainer = tiny_trainer(tmp_path, max_steps=2, log_every_n_steps=1)
     trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(
         trainer.logged_metrics
