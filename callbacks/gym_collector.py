@@ -11,6 +11,7 @@ import torch
 
 from callbacks.episode_plot import EpisodeHistory
 from callbacks.gym_checks import check_environment
+from callbacks.rates import transition_values
 from datamodules.experience import ExperienceDataModule
 
 
@@ -26,10 +27,13 @@ class GymCollector(L.Callback):
       2. ``training_step`` then samples its batch, so it may contain the transitions of step 1.
          The agent reads the batch from the dataloader iterator itself, so Lightning does not
          prefetch a batch ahead of the collection (the order of the seed's loop).
-    When an episode ends (terminated or truncated), all its transitions are rated
-    (return − return_offset) / return_scale and the episode is logged. Training stops when the
-    mean return of the last ``window`` episodes reaches ``stop_mean_return``, or after
-    ``max_episodes`` episodes. Before training, ``prefill_steps`` random steps fill the buffer.
+    When an episode ends (terminated or truncated), its transitions are rated
+    (value − return_offset) / return_scale and the episode is logged. The value is the episode's
+    return (the seed), or with ``discount`` the scaled discounted return that followed each
+    transition (see ``callbacks.rates``). Training stops when the mean return of the last
+    ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
+    ``max_env_steps`` transitions (prefill included) were collected. Before training,
+    ``prefill_steps`` random steps fill the buffer.
 
     Vector envs reset an env on the step after its episode ended (gymnasium's next-step
     autoreset); that step yields no transition. When every env ended at once (always so with one
@@ -48,8 +52,10 @@ class GymCollector(L.Callback):
         decay_rate: float = 1e-4,
         return_scale: float = 500.0,
         return_offset: float = 0.0,
+        discount: float | None = None,
         stop_mean_return: float | None = 500.0,
         max_episodes: int | None = 1_111,
+        max_env_steps: int | None = None,
         window: int = 100,
         vectorization_mode: str | None = None,
     ) -> None:
@@ -57,6 +63,8 @@ class GymCollector(L.Callback):
             raise ValueError(f"return_scale must be positive, got {return_scale}.")
         if num_envs < 1 or steps_per_iteration < 1 or window < 1:
             raise ValueError("num_envs, steps_per_iteration and window must be at least 1.")
+        if discount is not None and not 0.0 < discount < 1.0:
+            raise ValueError(f"discount must lie in (0, 1) or be None, got {discount}.")
         check_environment(env_id)
         self.env_id = env_id
         self.num_envs = num_envs
@@ -68,15 +76,19 @@ class GymCollector(L.Callback):
         self.decay_rate = decay_rate
         self.return_scale = return_scale
         self.return_offset = return_offset
+        self.discount = discount
         self.stop_mean_return = stop_mean_return
         self.max_episodes = max_episodes
+        self.max_env_steps = max_env_steps
         self.window = window
         self.vectorization_mode = vectorization_mode
         self.envs: gym.vector.VectorEnv | None = None
         self.rng = np.random.default_rng([seed, 0])
         self.training_steps = 0  # t of the exploration schedule
+        self.env_steps = 0  # transitions collected, prefill included
         self.next_episode_id = 0  # ids tag buffer transitions until their episode is rated
         self.episodes = 0
+        self.logged_count = 0  # the episode count last logged for callbacks to monitor
         self.recent_returns: deque[float] = deque(maxlen=window)
         self.history = EpisodeHistory()
         self.latest_losses: dict[str, torch.Tensor] = {}
@@ -111,6 +123,10 @@ class GymCollector(L.Callback):
         self.next_episode_id += n
         self.episode_return = np.zeros(n)
         self.autoresetting = np.zeros(n, dtype=bool)
+        # Where each env's episode so far was written, and its rewards, to rate it when it ends.
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        self.episode_slots = np.zeros((n, 256), dtype=np.int64)
+        self.episode_rewards = np.zeros((n, 256))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if len(self.buffer) == 0 and self.prefill_steps > 0:
@@ -133,7 +149,11 @@ class GymCollector(L.Callback):
             self.step(self.choose_actions(pl_module), training=True)
             self.training_steps += self.num_envs
         mean_return, full_windows, episodes = self._statistics(trainer)
-        if episodes:  # every iteration, so a ModelCheckpoint or EarlyStopping can monitor them
+        if episodes != self.logged_count:
+            # For a ModelCheckpoint or EarlyStopping to monitor. Lightning keeps the latest value,
+            # so logging when an episode ended anywhere is enough (and saves ~1 ms a step); the
+            # count is global, so every process logs at the same steps.
+            self.logged_count = episodes
             running = {f"episode/mean_return_{self.window}": mean_return, "episode/count": episodes}
             pl_module.log_dict(running, logger=False, batch_size=1)
         for episode_return, rate in self.finished:
@@ -142,6 +162,8 @@ class GymCollector(L.Callback):
         if reached and mean_return >= self.stop_mean_return:
             trainer.should_stop = True
         if self.max_episodes is not None and episodes >= self.max_episodes:
+            trainer.should_stop = True
+        if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -165,7 +187,7 @@ class GymCollector(L.Callback):
         """One vector step with ``actions`` (N,); returns how many transitions it stored."""
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         real = ~self.autoresetting  # envs whose step was a transition, not an autoreset
-        self.buffer.add(
+        slots = self.buffer.add(
             episode=self.episode_id[real],
             prev_action=self.prev_action[real],
             state=self.obs[real],
@@ -175,32 +197,57 @@ class GymCollector(L.Callback):
             terminated=terminated[real],
             truncated=truncated[real],
         )
+        self._remember(np.flatnonzero(real), slots, rewards[real])
         self.episode_return[real] += rewards[real]
         ended = real & (terminated | truncated)
         self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
         self.obs = next_obs
         for env_index in np.flatnonzero(ended):
-            self.finish_episode(env_index, training)
+            self.finish_episode(env_index, training, cut_off=not terminated[env_index])
         self.autoresetting = ended
         if ended.all():  # take the reset step now, so the next iteration collects a transition
             self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))
             self.autoresetting[:] = False
-        return int(real.sum())
+        stored = int(real.sum())
+        self.env_steps += stored
+        return stored
 
-    def finish_episode(self, env_index: int, training: bool) -> None:
-        episode_return = float(self.episode_return[env_index])
-        rate = (episode_return - self.return_offset) / self.return_scale
-        if not 0.0 <= rate <= 1.0:
+    def _remember(self, envs: np.ndarray, slots: np.ndarray, rewards: np.ndarray) -> None:
+        """Append each env's new slot and reward to its episode so far."""
+        if len(envs) and self.episode_length[envs].max() == self.episode_slots.shape[1]:
+            self.episode_slots = np.concatenate([self.episode_slots, self.episode_slots], axis=1)
+            self.episode_rewards = np.concatenate([self.episode_rewards] * 2, axis=1)
+        length = self.episode_length[envs]
+        self.episode_slots[envs, length] = slots
+        self.episode_rewards[envs, length] = rewards
+        self.episode_length[envs] = length + 1
+
+    def finish_episode(self, env_index: int, training: bool, cut_off: bool) -> None:
+        """Rate the ended episode of env ``env_index``; ``cut_off``: it hit a time limit."""
+        length = self.episode_length[env_index]
+        values = transition_values(self.episode_rewards[env_index, :length], cut_off, self.discount)
+        rates = (values - self.return_offset) / self.return_scale
+        if not (rates.min() >= -1e-9 and rates.max() <= 1.0 + 1e-9):
+            worst = values[np.abs(rates - 0.5).argmax()]
             raise ValueError(
-                f"An episode of {self.env_id} returned {episode_return}, which rates "
-                f"({episode_return} − return_offset {self.return_offset}) / return_scale "
-                f"{self.return_scale} = {rate:.3f}, outside [0, 1]. Choose return_offset and "
-                "return_scale so that every possible return maps into [0, 1]."
+                f"An episode of {self.env_id} has a transition of value {worst:g} (discount "
+                f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "
+                f"/ return_scale {self.return_scale}, outside [0, 1]. Choose return_offset and "
+                "return_scale so that every possible value maps into [0, 1]. Without discount the "
+                "value is the episode's return; with it, the discounted return times "
+                "(1 − discount), which lies between the smallest and largest reward of a step."
             )
-        self.buffer.rate_episode(int(self.episode_id[env_index]), rate)
+        self.buffer.rate(
+            int(self.episode_id[env_index]),
+            self.episode_slots[env_index, :length],
+            rates.clip(0.0, 1.0),
+        )
+        rate = float(rates[0])
+        episode_return = float(self.episode_return[env_index])
         self.episode_id[env_index] = self.next_episode_id
         self.next_episode_id += 1
         self.episode_return[env_index] = 0.0
+        self.episode_length[env_index] = 0
         if training:  # prefill episodes only fill the buffer
             self.episodes += 1
             self.recent_returns.append(episode_return)
@@ -227,6 +274,7 @@ class GymCollector(L.Callback):
             "episode/rate": rate,
             "episode/explore_p": self.explore_probability(),
             "episode/count": float(count),  # over all processes
+            "episode/env_steps": float(self.env_steps),  # this process's, prefill included
         }
         # Every episode goes to the loggers directly: self.log would keep only those that end
         # on a log_every_n_steps boundary.
@@ -250,6 +298,7 @@ class GymCollector(L.Callback):
             "envs": pickle.dumps(self.envs) if self.envs is not None else None,
             "rng": self.rng.bit_generator.state,
             "training_steps": self.training_steps,
+            "env_steps": self.env_steps,
             "episodes": self.episodes,
             "next_episode_id": self.next_episode_id,
             "recent_returns": list(self.recent_returns),
@@ -271,6 +320,7 @@ class GymCollector(L.Callback):
         self.envs = pickle.loads(state["envs"])  # a checkpoint is trusted like code
         self.rng.bit_generator.state = state["rng"]
         self.training_steps, self.episodes = state["training_steps"], state["episodes"]
+        self.env_steps = state["env_steps"]
         self.next_episode_id = state["next_episode_id"]
         self.recent_returns = deque(state["recent_returns"], maxlen=self.window)
         self.history.load_state_dict(state["history"])
@@ -285,6 +335,9 @@ class GymCollector(L.Callback):
         "episode_id",
         "episode_return",
         "autoresetting",
+        "episode_length",
+        "episode_slots",
+        "episode_rewards",
     )
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

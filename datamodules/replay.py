@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset
@@ -30,7 +31,7 @@ class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions held in preallocated tensors.
 
     Each transition carries the id of its episode and a rate, −1 until that episode ends; then
-    ``rate_episode`` gives all its transitions the episode's rate. ``sample`` draws uniformly among
+    ``rate`` gives its transitions their rates. ``sample`` draws uniformly among
     rated transitions only. Writes go through NumPy views of the tensors, which cost a microsecond
     instead of a tensor indexing call.
     """
@@ -60,10 +61,11 @@ class ReplayBuffer:
 
     def add(
         self, episode, prev_action, state, action, next_state, reward, terminated, truncated
-    ) -> None:
-        """Append n transitions (arrays with a leading dimension n, states (n, S)), unrated."""
+    ) -> np.ndarray:
+        """Append n transitions (arrays with a leading dimension n, states (n, S)), unrated;
+        returns the (n,) slots they were written to."""
         n = len(episode)
-        slots = (self.position + torch.arange(n)).remainder_(self.capacity).numpy()
+        slots = (self.position + np.arange(n)) % self.capacity
         fields = dict(
             episode=episode,
             prev_action=prev_action,
@@ -79,12 +81,16 @@ class ReplayBuffer:
         self.arrays["rate"][slots] = UNRATED
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
+        return slots
 
-    def rate_episode(self, episode: int, rate: float) -> int:
-        """Give every stored transition of ``episode`` its rate; returns how many there were."""
-        slots = self.tensors["episode"][: self.size] == episode
-        self.tensors["rate"][: self.size][slots] = rate
-        return int(slots.sum())
+    def rate(self, episode: int, slots: np.ndarray, rates: np.ndarray | float) -> int:
+        """Rate the transitions of ``episode`` written to ``slots`` (rates (n,) or one for all).
+        Slots the ring has since overwritten with other episodes keep their own rates. Returns
+        how many transitions were rated."""
+        still_there = self.arrays["episode"][slots] == episode
+        rates = np.broadcast_to(rates, still_there.shape)
+        self.arrays["rate"][slots[still_there]] = rates[still_there]
+        return int(still_there.sum())
 
     def num_rated(self) -> int:
         return int((self.tensors["rate"][: self.size] >= 0).sum())

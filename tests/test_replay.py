@@ -8,9 +8,9 @@ from datamodules import ExperienceDataModule, ReplayBuffer, ReplayDataset
 
 
 def add(buffer, episode, count, start=0.0, action=1):
-    """``count`` transitions of ``episode`` whose states count up from ``start``."""
+    """``count`` transitions of ``episode`` whose states count up from ``start``; their slots."""
     states = np.arange(start, start + count, dtype=np.float32)[:, None].repeat(buffer.state_size, 1)
-    buffer.add(
+    return buffer.add(
         episode=np.full(count, episode),
         prev_action=np.zeros(count, dtype=np.int64),
         state=states,
@@ -24,19 +24,28 @@ def add(buffer, episode, count, start=0.0, action=1):
 
 def test_transitions_are_unrated_until_their_episode_ends():
     buffer = ReplayBuffer(capacity=10, state_size=2)
-    add(buffer, episode=0, count=3)
+    slots = add(buffer, episode=0, count=3)
     assert len(buffer) == 3 and buffer.num_rated() == 0
     with pytest.raises(RuntimeError, match="no rated transition"):
         buffer.sample(4)
-    assert buffer.rate_episode(0, 0.006) == 3
+    assert buffer.rate(0, slots, 0.006) == 3
     assert torch.allclose(buffer.tensors["rate"][:3], torch.tensor(0.006))
+
+
+def test_each_transition_can_have_its_own_rate():
+    buffer = ReplayBuffer(capacity=10, state_size=2)
+    add(buffer, episode=0, count=2)
+    slots = add(buffer, episode=1, count=3)
+    assert slots.tolist() == [2, 3, 4]
+    buffer.rate(1, slots, np.array([0.9, 0.5, 0.1]))
+    assert buffer.tensors["rate"][:5].tolist() == pytest.approx([-1, -1, 0.9, 0.5, 0.1])
 
 
 def test_unrated_transitions_are_never_sampled():
     buffer = ReplayBuffer(capacity=100, state_size=1)
-    add(buffer, episode=0, count=5, start=0)  # will be rated
+    slots = add(buffer, episode=0, count=5, start=0)  # will be rated
     add(buffer, episode=1, count=50, start=100)  # episode still running
-    buffer.rate_episode(0, 0.5)
+    buffer.rate(0, slots, 0.5)
     batch = buffer.sample(2_000, torch.Generator().manual_seed(0))
     assert batch.state.max() < 5  # only episode 0's states 0..4
     assert set(batch.state[:, 0].tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}  # uniform over all five
@@ -45,27 +54,27 @@ def test_unrated_transitions_are_never_sampled():
 
 def test_ring_wraps_around_and_overwrites_the_oldest():
     buffer = ReplayBuffer(capacity=8, state_size=1)
-    add(buffer, episode=0, count=6, start=0)
-    add(buffer, episode=1, count=5, start=10)  # slots 6, 7, 0, 1, 2
+    first = add(buffer, episode=0, count=6, start=0)
+    second = add(buffer, episode=1, count=5, start=10)
+    assert second.tolist() == [6, 7, 0, 1, 2]
     assert len(buffer) == 8 and buffer.position == 3
     assert buffer.tensors["state"][:, 0].tolist() == [12, 13, 14, 3, 4, 5, 10, 11]
     assert buffer.tensors["episode"].tolist() == [1, 1, 1, 0, 0, 0, 1, 1]
-    assert buffer.rate_episode(1, 1.0) == 5  # all five, across the wrap
-    assert buffer.rate_episode(0, 0.2) == 3  # its first three were overwritten
+    assert buffer.rate(1, second, 1.0) == 5  # all five, across the wrap
+    assert buffer.rate(0, first, 0.2) == 3  # its first three were overwritten
+    assert buffer.tensors["rate"].tolist() == pytest.approx([1, 1, 1, 0.2, 0.2, 0.2, 1, 1])
 
 
 def test_a_rewritten_slot_becomes_unrated_again():
     buffer = ReplayBuffer(capacity=4, state_size=1)
-    add(buffer, episode=0, count=4)
-    buffer.rate_episode(0, 1.0)
+    buffer.rate(0, add(buffer, episode=0, count=4), 1.0)
     add(buffer, episode=1, count=1)
     assert buffer.tensors["rate"].tolist() == [-1.0, 1.0, 1.0, 1.0]
 
 
 def test_sample_is_vectorised_and_seeded():
     buffer = ReplayBuffer(capacity=1_000, state_size=4)
-    add(buffer, episode=0, count=1_000)
-    buffer.rate_episode(0, 0.3)
+    buffer.rate(0, add(buffer, episode=0, count=1_000), 0.3)
     first = buffer.sample(256, torch.Generator().manual_seed(5))
     second = buffer.sample(256, torch.Generator().manual_seed(5))
     assert first.state.shape == (256, 4) and first.action.shape == (256,)
@@ -74,8 +83,7 @@ def test_sample_is_vectorised_and_seeded():
 
 def test_state_dict_round_trip_keeps_contents_position_and_rates():
     buffer = ReplayBuffer(capacity=8, state_size=3)
-    add(buffer, episode=0, count=5)
-    buffer.rate_episode(0, 0.4)
+    buffer.rate(0, add(buffer, episode=0, count=5), 0.4)
     add(buffer, episode=1, count=6, start=20)
     state = buffer.state_dict()
     restored = ReplayBuffer(capacity=8, state_size=3)
@@ -104,13 +112,11 @@ def test_loading_a_buffer_of_another_shape_is_refused():
 
 def test_dataset_yields_an_epoch_of_batches_from_the_live_buffer():
     buffer = ReplayBuffer(capacity=50, state_size=1)
-    add(buffer, episode=0, count=10)
-    buffer.rate_episode(0, 1.0)
+    buffer.rate(0, add(buffer, episode=0, count=10), 1.0)
     dataset = ReplayDataset(buffer, batch_size=7, batches_per_epoch=3, generator=torch.Generator())
     batches = list(dataset)
     assert len(batches) == len(dataset) == 3 and batches[0].state.shape == (7, 1)
-    add(buffer, episode=1, count=10, start=100)
-    buffer.rate_episode(1, 1.0)
+    buffer.rate(1, add(buffer, episode=1, count=10, start=100), 1.0)
     later = torch.cat([batch.state for batch in dataset])
     assert later.max() >= 100  # sees transitions added after the dataset was made
 
