@@ -9,11 +9,18 @@ from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 
 from datamodules.replay import Transitions
-from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+from lightning_modules.actenv_losses import (
+    act_loss,
+    act_q_loss,
+    env_loss,
+    env_q_matching_loss,
+    follow_env_q_loss,
+)
 from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.networks.actenv import ActEnvNet
 from lightning_modules.steps import (
     average_gradients,
+    logging_due,
     manual_gradient_sync,
     raise_if_not_finite,
     record_module_class,
@@ -46,11 +53,29 @@ class ActEnvAgent(L.LightningModule):
     with the environment's sizes when they are not given, so only ``env_id`` needs to change for
     another environment.
 
+    Every default is the seed's. The seed does not learn CartPole (its greedy policy alternates
+    actions whatever the state); ``configs/actenv_cartpole_solved.yaml`` sets the options below
+    that make it learn, found by ``scripts/sweep_actenv.py`` (table in docs/actenv_sweep.md).
+
     Args:
         state_size, action_size: the environment's observation size and number of actions.
-        hidden_size: units of the hidden layer (seed: 8).
-        trainable_heads: train the output heads (seed: False, they stay at their initialisation).
+        hidden_size: units of the hidden layer (seed: 8). 8 units cannot hold a value function
+            that tells the two CartPole actions apart near the edges; 64 can.
+        encode_width: units of the first layer (seed: None, meaning action_size). The seed squeezes
+            the 4 CartPole state numbers into 2 units before anything else sees them.
+        trainable_heads: train the output heads (seed: False, they stay at their initialisation,
+            so Q and the action logits are fixed random projections of the hidden layer).
         batchnorm_training: let BatchNorm use batch statistics while training (seed: False).
+        imitation_weight: weight of the imitation term CE(Act action, taken action) in a_loss
+            (seed: 1). Imitating every stored action, good or bad, pulls the actor towards the
+            behaviour policy, mostly random exploration; 0 drops it.
+        follow_env_q: a_loss2 = CE(Act action, argmax over actions of Env Q(state, action))
+            instead of −mean(Act Q) (seed: False). Raising Act's own Q estimate says nothing
+            about which action to take; Env's Q is rated per action, so its argmax is the action
+            the rated memory says succeeds more often.
+        q_matching_weight: weight of e_loss2 (seed: 1). Pulling Env's per-action Q towards Act's
+            Q, which does not see the action, erases the difference between actions that
+            follow_env_q reads.
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
     """
 
@@ -59,8 +84,12 @@ class ActEnvAgent(L.LightningModule):
         state_size: int | None = None,
         action_size: int | None = None,
         hidden_size: int = 8,
+        encode_width: int | None = None,
         trainable_heads: bool = False,
         batchnorm_training: bool = False,
+        imitation_weight: float = 1.0,
+        follow_env_q: bool = False,
+        q_matching_weight: float = 1.0,
         optimizer: OptimizerCallable = seed_actenv_adam,
     ) -> None:
         super().__init__()
@@ -85,6 +114,7 @@ class ActEnvAgent(L.LightningModule):
         self.hparams.update(state_size=state_size, action_size=action_size)
         options = dict(
             hidden_size=self.hparams.hidden_size,
+            width=self.hparams.encode_width,
             trainable_heads=self.hparams.trainable_heads,
             batchnorm_training=self.hparams.batchnorm_training,
         )
@@ -111,6 +141,14 @@ class ActEnvAgent(L.LightningModule):
         self.act.train(was_training)
         return action_logits.argmax(dim=1)
 
+    @torch.no_grad()
+    def env_q_per_action(self, states: Tensor) -> Tensor:
+        """(B, S) states -> (B, A) Env's Q logit for every action, in one forward pass."""
+        batch_size, num_actions = len(states), self.hparams.action_size
+        actions = torch.arange(num_actions, device=states.device).repeat_interleave(batch_size)
+        _, q = self.env(states.repeat(num_actions, 1), actions)  # (A·B,), action-major
+        return q.view(num_actions, batch_size).T
+
     def training_step(self, dataloader_iter: Iterator) -> dict[str, Tensor]:
         # Reading the iterator here, after the collector's on_train_batch_start, means the batch
         # is sampled after this iteration's environment step (Lightning prefetches nothing).
@@ -123,7 +161,9 @@ class ActEnvAgent(L.LightningModule):
             #    Env alone, so one backward pass of their sum gives each optimizer its own gradient.
             action_logits, act_q = self.act(batch.state, batch.prev_action)
             next_state_logits, env_q = self.env(batch.state, batch.action)
-            a_loss = act_loss(action_logits, batch.action, act_q, batch.rate)
+            a_loss = act_loss(
+                action_logits, batch.action, act_q, batch.rate, self.hparams.imitation_weight
+            )
             e_loss = env_loss(next_state_logits, batch.next_state, env_q, batch.rate)
             a_opt.zero_grad(set_to_none=True)
             e_opt.zero_grad(set_to_none=True)
@@ -134,10 +174,13 @@ class ActEnvAgent(L.LightningModule):
 
             # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
             #    step. Act's Q is a constant in e_loss2, which is minimised over Env only.
-            _, act_q = self.act(batch.state, batch.prev_action)
+            action_logits, act_q = self.act(batch.state, batch.prev_action)
             _, env_q = self.env(batch.state, batch.action)
-            a_loss2 = act_q_loss(act_q)
-            e_loss2 = env_q_matching_loss(env_q, act_q.detach())
+            if self.hparams.follow_env_q:
+                a_loss2 = follow_env_q_loss(action_logits, self.env_q_per_action(batch.state))
+            else:
+                a_loss2 = act_q_loss(act_q)
+            e_loss2 = self.hparams.q_matching_weight * env_q_matching_loss(env_q, act_q.detach())
             a_opt2.zero_grad(set_to_none=True)
             e_opt2.zero_grad(set_to_none=True)
             self.manual_backward(a_loss2 + e_loss2)
@@ -152,7 +195,8 @@ class ActEnvAgent(L.LightningModule):
             "train/e_loss2": e_loss2,
         }
         raise_if_not_finite(self, losses)
-        self.log_dict(losses, batch_size=len(batch.action))
+        if logging_due(self):
+            self.log_dict(losses, batch_size=len(batch.action))
         return {name: loss.detach() for name, loss in losses.items()}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

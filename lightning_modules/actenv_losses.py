@@ -9,9 +9,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def act_loss(action_logits: Tensor, actions: Tensor, act_q: Tensor, rates: Tensor) -> Tensor:
-    """Softmax cross-entropy of the taken action + sigmoid cross-entropy of Q against the rate."""
-    imitation = F.cross_entropy(action_logits, actions)
+def act_loss(
+    action_logits: Tensor,
+    actions: Tensor,
+    act_q: Tensor,
+    rates: Tensor,
+    imitation_weight: float = 1.0,
+) -> Tensor:
+    """Softmax cross-entropy of the taken action (times ``imitation_weight``, seed 1) + sigmoid
+    cross-entropy of Q against the rate."""
+    imitation = imitation_weight * F.cross_entropy(action_logits, actions)
     return imitation + F.binary_cross_entropy_with_logits(act_q, rates)
 
 
@@ -31,3 +38,12 @@ def env_q_matching_loss(env_q: Tensor, act_q: Tensor) -> Tensor:
 def act_q_loss(act_q: Tensor) -> Tensor:
     """−mean(Act Q): a_loss2, minimised over Act's parameters."""
     return -act_q.mean()
+
+
+def follow_env_q_loss(action_logits: Tensor, env_q_per_action: Tensor) -> Tensor:
+    """Cross-entropy of Act's action logits (B, A) against argmax over actions of Env's Q (B, A).
+
+    The variant's a_loss2: the actor learns to pick the action the environment model rates most
+    likely to succeed, instead of raising its own Q estimate.
+    """
+    return F.cross_entropy(action_logits, env_q_per_action.detach().argmax(dim=1))
