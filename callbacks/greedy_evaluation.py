@@ -1,0 +1,76 @@
+"""Plays the agent's greedy policy every so many environment steps and logs its returns."""
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+import torch
+
+from callbacks.gym_collector import GymCollector
+
+
+def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:
+    """(episodes,) returns of one greedy episode in each of ``episodes`` parallel copies of
+    ``env_id``; copy i is reset with ``seed + i`` and the previous action starts at 0, as in
+    scripts/play.py."""
+    envs = gym.make_vec(env_id, num_envs=episodes)
+    obs, _ = envs.reset(seed=seed)
+    prev_action = np.zeros(episodes, dtype=np.int64)
+    returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
+    while running.any():
+        states = torch.as_tensor(obs, dtype=torch.float32)
+        actions = agent.greedy_actions(states, torch.as_tensor(prev_action)).cpu().numpy()
+        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        returns += np.where(running, rewards, 0.0)  # envs past their first episode add nothing
+        running &= ~(terminated | truncated)
+        prev_action = actions
+    envs.close()
+    return returns
+
+
+class GreedyEvaluation(L.Callback):
+    """Every ``every_n_env_steps`` collected transitions (prefill included), ``episodes`` greedy
+    episodes of the collector's environment; logs ``eval/greedy_mean_return``,
+    ``eval/greedy_min_return`` and ``eval/env_steps``. The training return includes exploration;
+    this is the policy a user would deploy. Its episodes are not training steps and fill no
+    buffer; they use their own seeds (``seed`` + i), the same at every evaluation.
+    """
+
+    def __init__(self, every_n_env_steps: int = 2_500, episodes: int = 20, seed: int = 10_000):
+        if every_n_env_steps < 1 or episodes < 1:
+            raise ValueError("every_n_env_steps and episodes must be at least 1.")
+        self.every_n_env_steps = every_n_env_steps
+        self.episodes = episodes
+        self.seed = seed
+        self.evaluated_at = 0  # env steps of the last evaluation
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        collector = self._collector(trainer)
+        if collector.env_steps - self.evaluated_at < self.every_n_env_steps:
+            return
+        self.evaluated_at = collector.env_steps - collector.env_steps % self.every_n_env_steps
+        if not trainer.is_global_zero:  # one process evaluates the (identical) weights
+            return
+        returns = greedy_returns(pl_module, collector.env_id, self.episodes, self.seed)
+        metrics = {
+            "eval/greedy_mean_return": float(returns.mean()),
+            "eval/greedy_min_return": float(returns.min()),
+            "eval/env_steps": float(collector.env_steps),
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+    @staticmethod
+    def _collector(trainer: L.Trainer) -> GymCollector:
+        collectors = [c for c in trainer.callbacks if isinstance(c, GymCollector)]
+        if not collectors:
+            raise RuntimeError(
+                "GreedyEvaluation plays the environment of a GymCollector: add one to "
+                "trainer.callbacks."
+            )
+        return collectors[0]
+
+    def state_dict(self) -> dict:
+        return {"evaluated_at": self.evaluated_at}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.evaluated_at = state["evaluated_at"]

@@ -1,0 +1,183 @@
+"""Train Act/Env variants over several seeds; tabulate and plot how each learns.
+
+    python scripts/sweep_actenv.py SWEEP.yaml [--jobs 2] [--threads 1] [--out runs/sweep] \
+        [--docs docs] [--episodes 100] [--only NAME ...]
+
+SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``seeds``, the
+``env_steps`` budget and the return ``threshold``. Each (variant, seed) trains with
+``scripts/train.py fit`` in its own process (``--threads`` torch threads, ``--jobs`` at once),
+then its final checkpoint plays ``--episodes`` greedy episodes as scripts/play.py does. A run
+that already has its result.json is not trained again, so an interrupted sweep continues.
+Writes ``DOCS/<sweep name>.md`` (a table: steps until the greedy evaluation first reached the
+threshold, final greedy return) and one learning-curve plot per variant, ``DOCS/<sweep>_<v>.png``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from callbacks.episode_plot import plt
+from scripts.play import load_agent, make_env, play
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int) -> float:
+    """Trains one run into ``run_dir`` (logs, checkpoints/last.ckpt); returns the wall time."""
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "fit",
+        f"--config={variant['config']}",
+        *variant.get("args", []),
+        f"--seed_everything={seed}",
+        f"--trainer.callbacks.init_args.seed={seed}",  # the collector, last in the list
+        f"--trainer.callbacks.init_args.max_env_steps={env_steps}",
+        "--trainer.logger.class_path=lightning.pytorch.loggers.CSVLogger",
+        f"--trainer.logger.init_args.save_dir={run_dir.parent}",
+        f"--trainer.logger.init_args.name={run_dir.name}",
+        "--trainer.logger.init_args.version=run",
+        "--trainer.enable_progress_bar=false",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+    start = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
+        subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=log, check=True)
+    return time.perf_counter() - start
+
+
+def read_curves(metrics_csv: Path) -> dict[str, list[tuple[float, float]]]:
+    """(env steps, value) of the greedy evaluations and of the training 100-episode mean."""
+    curves = {"greedy": [], "training": []}
+    with open(metrics_csv) as file:
+        for row in csv.DictReader(file):
+            if row.get("eval/greedy_mean_return"):
+                curves["greedy"].append(
+                    (float(row["eval/env_steps"]), float(row["eval/greedy_mean_return"]))
+                )
+            if row.get("episode/env_steps") and row.get("episode/mean_return_100"):
+                curves["training"].append(
+                    (float(row["episode/env_steps"]), float(row["episode/mean_return_100"]))
+                )
+    return curves
+
+
+def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
+    run_dir = args.out / name / f"seed_{seed}" / "run"
+    result_file = run_dir / "result.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    wall_s = train(variant, seed, sweep["env_steps"], run_dir.parent, args.threads)
+    agent, env_id = load_agent(run_dir / "checkpoints" / "last.ckpt")
+    env = make_env(env_id, None)
+    returns = play(agent, env, args.episodes, seed=0)
+    env.close()
+    curves = read_curves(run_dir / "metrics.csv")
+    reached = [steps for steps, mean in curves["greedy"] if mean >= sweep["threshold"]]
+    result = {
+        "variant": name,
+        "seed": seed,
+        "steps_to_threshold": reached[0] if reached else None,
+        "final_mean": float(np.mean(returns)),
+        "final_std": float(np.std(returns)),
+        "final_min": float(np.min(returns)),
+        "wall_s": wall_s,
+        "curves": curves,
+    }
+    result_file.write_text(json.dumps(result))
+    print(f"{name} seed {seed}: final greedy {result['final_mean']:.1f}", flush=True)
+    return result
+
+
+def table(results: list[dict], sweep: dict, episodes: int) -> str:
+    threshold = sweep["threshold"]
+    lines = [
+        f"| variant | seed | env steps to greedy ≥ {threshold:g} (20 episodes) "
+        f"| final greedy return ({episodes} episodes) | min | train time |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        steps = f"{r['steps_to_threshold']:,.0f}" if r["steps_to_threshold"] else "never"
+        lines.append(
+            f"| {r['variant']} | {r['seed']} | {steps} | {r['final_mean']:.1f} ± "
+            f"{r['final_std']:.1f} | {r['final_min']:g} | {r['wall_s'] / 60:.1f} min |"
+        )
+    lines += ["", "| variant | seeds with final greedy ≥ threshold | mean final greedy return |"]
+    lines.append("| --- | --- | --- |")
+    for name in dict.fromkeys(r["variant"] for r in results):
+        finals = [r["final_mean"] for r in results if r["variant"] == name]
+        solved = sum(final >= threshold for final in finals)
+        lines.append(f"| {name} | {solved}/{len(finals)} | {np.mean(finals):.1f} |")
+    return "\n".join(lines)
+
+
+def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for r in results:
+        greedy, training = np.array(r["curves"]["greedy"]), np.array(r["curves"]["training"])
+        (line,) = axes.plot(*greedy.T, marker="o", ms=3, label=f"seed {r['seed']}: greedy")
+        if len(training):
+            axes.plot(*training.T, ls="--", lw=1, color=line.get_color(), label="training mean")
+    axes.axhline(sweep["threshold"], color="grey", lw=0.8, ls=":")
+    axes.set(xlabel="environment steps (prefill included)", ylabel="return", title=name)
+    axes.set_ylim(0, 520)
+    axes.legend(fontsize="small", ncols=2, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep", type=Path)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--out", type=Path, default=Path("runs/sweep"))
+    parser.add_argument("--docs", type=Path, default=Path("docs"))
+    parser.add_argument("--episodes", type=int, default=100, help="greedy episodes at the end")
+    parser.add_argument("--only", nargs="+", help="run just these variants")
+    args = parser.parse_args(argv)
+    sweep = yaml.safe_load(args.sweep.read_text())
+    unknown = set(args.only or []) - set(sweep["variants"])
+    if unknown:
+        parser.error(f"{args.sweep} has no variant {sorted(unknown)}: {list(sweep['variants'])}")
+    variants = {n: v for n, v in sweep["variants"].items() if not args.only or n in args.only}
+    jobs = [(name, variant, seed) for name, variant in variants.items() for seed in sweep["seeds"]]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda job: run(*job, sweep, args), jobs))
+    args.docs.mkdir(parents=True, exist_ok=True)
+    stem = args.sweep.stem
+    for name in variants:
+        plot(
+            name,
+            [r for r in results if r["variant"] == name],
+            sweep,
+            args.docs / f"{stem}_{name}.png",
+        )
+    command = " ".join(["python", "scripts/sweep_actenv.py", *(argv or sys.argv[1:])])
+    header = (
+        f"# Sweep: {args.sweep}\n\n`{command}` on {date.today()}, {platform.machine()} "
+        f"CPU ({os.cpu_count()} cores, {args.threads} torch thread(s) per run, {args.jobs} "
+        f"runs at once). Budget {sweep['env_steps']:,} environment steps including prefill.\n\n"
+    )
+    (args.docs / f"{stem}.md").write_text(header + table(results, sweep, args.episodes) + "\n")
+    print(table(results, sweep, args.episodes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
