@@ -1,0 +1,92 @@
+"""Transition rates (the seed's and the discounted ones), the env-step budget, greedy evaluation."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+
+from callbacks import GreedyEvaluation, GymCollector
+from callbacks.greedy_evaluation import greedy_returns
+from callbacks.rates import transition_values
+from datamodules import ExperienceDataModule
+from lightning_modules import ActEnvAgent
+from scripts.play import play
+from tests.conftest import tiny_trainer
+from tests.test_gym_collector import collector_with_buffer, episodes_in, fit_agent
+
+
+def test_seed_values_are_the_episode_return_for_every_transition():
+    values = transition_values(np.array([1.0, 2.0, -0.5]), truncated=False, discount=None)
+    assert values.tolist() == [2.5, 2.5, 2.5]
+
+
+def test_discounted_values_by_hand():
+    rewards = np.array([1.0, 0.0, 2.0])
+    g = 0.5
+    # v2 = 0.5·2 = 1; v1 = 0.5·0 + 0.5·1 = 0.5; v0 = 0.5·1 + 0.5·0.5 = 0.75.
+    assert transition_values(rewards, False, g).tolist() == pytest.approx([0.75, 0.5, 1.0])
+    # Cut off by a time limit: the last reward (2) is assumed to go on, v3 = 2.
+    assert transition_values(rewards, True, g).tolist() == pytest.approx([1.0, 1.0, 2.0])
+
+
+def test_cartpole_discounted_rate_is_one_minus_discount_to_the_steps_left():
+    rewards = np.ones(7)
+    values = transition_values(rewards, truncated=False, discount=0.9)
+    assert values.tolist() == pytest.approx([1 - 0.9 ** (7 - t) for t in range(7)])
+    assert transition_values(rewards, truncated=True, discount=0.9) == pytest.approx(np.ones(7))
+
+
+@pytest.mark.parametrize("num_envs", [1, 4])
+def test_collector_writes_discounted_rates_per_transition(num_envs):
+    collector, buffer, _ = collector_with_buffer(
+        num_envs=num_envs, prefill_steps=2_000, discount=0.95, return_scale=1.0
+    )
+    collector.prefill()
+    episodes = episodes_in(buffer)
+    assert len(episodes) > 20
+    for episode in episodes.values():
+        steps_left = torch.arange(len(episode["rate"]), 0, -1, dtype=torch.float64)
+        expected = (1 - 0.95**steps_left).float()  # random CartPole play never hits 500 steps
+        torch.testing.assert_close(episode["rate"], expected)
+
+
+def test_discount_outside_the_unit_interval_is_refused():
+    with pytest.raises(ValueError, match="discount must lie in"):
+        GymCollector(discount=1.0)
+
+
+def test_max_env_steps_counts_prefill_and_stops_training(tmp_path):
+    collector = GymCollector(prefill_steps=50, max_env_steps=80, stop_mean_return=None)
+    trainer, _, datamodule = fit_agent(tmp_path, collector, max_steps=1_000)
+    assert collector.env_steps == 80 == len(datamodule.buffer)
+    assert trainer.global_step == 30  # one transition an iteration after the prefill
+
+
+def test_greedy_returns_are_those_of_play_with_the_same_seeds():
+    import gymnasium as gym
+
+    torch.manual_seed(3)
+    agent = ActEnvAgent(state_size=4, action_size=2)
+    vectorised = greedy_returns(agent, "CartPole-v1", episodes=4, seed=7)
+    one_by_one = play(agent, gym.make("CartPole-v1"), episodes=4, seed=7)
+    assert vectorised.tolist() == one_by_one
+
+
+def test_greedy_evaluation_logs_every_n_env_steps(tmp_path):
+    evaluation = GreedyEvaluation(every_n_env_steps=40, episodes=3)
+    collector = GymCollector(prefill_steps=100, stop_mean_return=None)
+    logger = CSVLogger(tmp_path, name="run", version=0)
+    trainer = tiny_trainer(tmp_path, max_steps=60, callbacks=[evaluation, collector], logger=logger)
+    trainer.fit(ActEnvAgent(), datamodule=ExperienceDataModule(capacity=500, batch_size=16))
+    with open(tmp_path / "run" / "version_0" / "metrics.csv") as file:
+        rows = [row for row in csv.DictReader(file) if row["eval/env_steps"]]
+    assert [float(row["eval/env_steps"]) for row in rows] == [101, 120, 160]
+    assert all(1 <= float(row["eval/greedy_min_return"]) <= 500 for row in rows)
+    assert evaluation.state_dict() == {"evaluated_at": 160}
+
+
+def test_greedy_evaluation_needs_a_collector(tmp_path):
+    with pytest.raises(RuntimeError, match=r"add one to trainer\.callbacks"):
+        GreedyEvaluation._collector(type("Trainer", (), {"callbacks": []})())
