@@ -6,11 +6,12 @@
 
 For each variant, three cases run the same networks, losses, optimizers and batch size (128):
   reference  the specification's loop: torchvision MNIST with transforms.ToTensor() through a
-             shuffling DataLoader, 2x - 1 in the loop, zero_grad/backward/step for D then G;
+             shuffling DataLoader, 2x - 1 in the loop, zero_grad/backward/step for D then G,
+             torch.optim.Adam with PyTorch's default implementation;
   lightning  the project's LightningModule under Trainer.fit with MNISTDataModule, the Trainer's
              default logger and progress bar on (checkpointing off, as the loops do none);
-  fast_loop  a plain loop over the same in-memory uint8 batches the DataModule serves, which
-             isolates Lightning's own overhead.
+  fast_loop  a plain loop over the same in-memory uint8 batches the DataModule serves and with
+             the module's own (fused) Adam, which isolates Lightning's own overhead.
 Each case runs in a fresh process (so peak memory is its own), the cases alternate over the
 repeats, and iterations per second are timed after ``--warmup`` iterations. One iteration is one
 discriminator (critic) step on a batch and, for WGAN-GP, a generator step after every 5th.
@@ -87,12 +88,23 @@ def fast_batches(data_dir: str, device):
             yield images[order[start : start + 128]].float().div_(127.5).sub_(1.0)
 
 
-def run_plain(variant: str, batches, total: int, warmup: int, device) -> float:
+def as_specified(optimizer):
+    """The same Adam hyperparameters with PyTorch's default implementation, as the spec used."""
+    import torch
+
+    group = optimizer.param_groups[0]
+    return torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"])
+
+
+def run_plain(variant: str, batches, total: int, warmup: int, device, literal: bool) -> float:
+    """A plain loop; ``literal``: with the specification's optimizer, else the module's own."""
     import torch
 
     module = module_for(variant).to(device)
     module.rng = torch.Generator(device).manual_seed(0)
     optimizers = module.configure_optimizers()
+    if literal:
+        optimizers = [as_specified(optimizer) for optimizer in optimizers]
     for iteration, real in enumerate(batches, start=1):
         if iteration == warmup + 1:
             synchronize(device)
@@ -149,8 +161,9 @@ def run_case(args) -> dict:
     if args.case == "lightning":
         speed = run_lightning(args.variant, args.data_dir, total, args.warmup, args.accelerator)
     else:
-        source = reference_batches if args.case == "reference" else fast_batches
-        speed = run_plain(args.variant, source(args.data_dir, device), total, args.warmup, device)
+        literal = args.case == "reference"
+        batches = (reference_batches if literal else fast_batches)(args.data_dir, device)
+        speed = run_plain(args.variant, batches, total, args.warmup, device, literal)
     return {"it_per_s": speed, "peak_rss_mb": peak_rss_mb()}
 
 

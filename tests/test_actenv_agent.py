@@ -208,6 +208,7 @@ def test_optimizers_are_four_separate_adams_with_the_seed_rate():
     assert len({id(o) for o in optimizers}) == 4
     for optimizer in optimizers:
         assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["lr"] == 1e-4
+        assert optimizer.defaults["fused"]
     act_ids = {id(p) for p in agent.act.parameters() if p.requires_grad}
     env_ids = {id(p) for p in agent.env.parameters() if p.requires_grad}
     scopes = [{id(p) for g in o.param_groups for p in g["params"]} for o in optimizers]

@@ -97,6 +97,7 @@ def test_wgan_gp_defaults_follow_the_paper():
     critic_optimizer, generator_optimizer = module.configure_optimizers()
     for optimizer in (critic_optimizer, generator_optimizer):
         assert optimizer.defaults["lr"] == 1e-4 and optimizer.defaults["betas"] == (0.0, 0.9)
+        assert optimizer.defaults["fused"]
     assert (module.n_critic, module.penalty_weight) == (5, 10.0)
 
 
@@ -106,6 +107,7 @@ def test_seed_defaults():
     for optimizer in module.configure_optimizers():
         assert isinstance(optimizer, torch.optim.Adam)
         assert optimizer.defaults["lr"] == 1e-3 and optimizer.defaults["betas"] == (0.5, 0.999)
+        assert optimizer.defaults["fused"]  # the same update in one kernel
 
 
 def test_logged_metrics(mnist_dir, tmp_path):
