@@ -12,8 +12,10 @@ def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:
     """(episodes,) returns of one greedy episode in each of ``episodes`` parallel copies of
     ``env_id``; copy i is reset with ``seed + i`` and the previous action starts at 0, as in
     scripts/play.py."""
-    envs = gym.make_vec(env_id, num_envs=episodes)
-    obs, _ = envs.reset(seed=seed)
+    # Synchronous copies, each seeded on its own: a native vector env (CartPole's) draws every
+    # copy's start from one generator, so its episodes would differ from play.py's.
+    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync")
+    obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
     prev_action = np.zeros(episodes, dtype=np.int64)
     returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
     while running.any():
