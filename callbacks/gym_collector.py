@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from callbacks.episode_plot import EpisodeHistory
+from callbacks.episodes import EpisodeTracker
 from callbacks.gym_checks import check_environment
-from callbacks.rates import transition_values
 from datamodules.experience import ExperienceDataModule
 
 
@@ -74,9 +74,7 @@ class GymCollector(L.Callback):
         self.explore_start = explore_start
         self.explore_stop = explore_stop
         self.decay_rate = decay_rate
-        self.return_scale = return_scale
-        self.return_offset = return_offset
-        self.discount = discount
+        self.tracker = EpisodeTracker(num_envs, discount, return_offset, return_scale)
         self.stop_mean_return = stop_mean_return
         self.max_episodes = max_episodes
         self.max_env_steps = max_env_steps
@@ -86,7 +84,6 @@ class GymCollector(L.Callback):
         self.rng = np.random.default_rng([seed, 0])
         self.training_steps = 0  # t of the exploration schedule
         self.env_steps = 0  # transitions collected, prefill included
-        self.next_episode_id = 0  # ids tag buffer transitions until their episode is rated
         self.episodes = 0
         self.logged_count = 0  # the episode count last logged for callbacks to monitor
         self.recent_returns: deque[float] = deque(maxlen=window)
@@ -116,17 +113,9 @@ class GymCollector(L.Callback):
 
     def _start_episodes(self, seed: int | None = None) -> None:
         self.obs, _ = self.envs.reset(seed=seed)  # (N, S)
-        n = self.num_envs
-        self.prev_action = np.zeros(n, dtype=np.int64)
-        # Fresh ids: transitions of episodes cut short here are never rated, so never sampled.
-        self.episode_id = np.arange(self.next_episode_id, self.next_episode_id + n)
-        self.next_episode_id += n
-        self.episode_return = np.zeros(n)
-        self.autoresetting = np.zeros(n, dtype=bool)
-        # Where each env's episode so far was written, and its rewards, to rate it when it ends.
-        self.episode_length = np.zeros(n, dtype=np.int64)
-        self.episode_slots = np.zeros((n, 256), dtype=np.int64)
-        self.episode_rewards = np.zeros((n, 256))
+        self.prev_action = np.zeros(self.num_envs, dtype=np.int64)
+        self.autoresetting = np.zeros(self.num_envs, dtype=bool)
+        self.tracker.begin()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if len(self.buffer) == 0 and self.prefill_steps > 0:
@@ -188,7 +177,7 @@ class GymCollector(L.Callback):
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         real = ~self.autoresetting  # envs whose step was a transition, not an autoreset
         slots = self.buffer.add(
-            episode=self.episode_id[real],
+            episode=self.tracker.episode_id[real],
             prev_action=self.prev_action[real],
             state=self.obs[real],
             action=actions[real],
@@ -197,13 +186,17 @@ class GymCollector(L.Callback):
             terminated=terminated[real],
             truncated=truncated[real],
         )
-        self._remember(np.flatnonzero(real), slots, rewards[real])
-        self.episode_return[real] += rewards[real]
+        self.tracker.record(np.flatnonzero(real), slots, rewards[real])
         ended = real & (terminated | truncated)
         self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
         self.obs = next_obs
-        for env_index in np.flatnonzero(ended):
-            self.finish_episode(env_index, training, cut_off=not terminated[env_index])
+        if ended.any():
+            envs = np.flatnonzero(ended)
+            returns, rates = self.tracker.finish(self.buffer, envs, ~terminated[envs], self.env_id)
+            if training:  # prefill episodes only fill the buffer
+                self.episodes += len(envs)
+                self.recent_returns.extend(returns.tolist())
+                self.finished.extend(zip(returns.tolist(), rates.tolist(), strict=True))
         self.autoresetting = ended
         if ended.all():  # take the reset step now, so the next iteration collects a transition
             self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))
@@ -211,47 +204,6 @@ class GymCollector(L.Callback):
         stored = int(real.sum())
         self.env_steps += stored
         return stored
-
-    def _remember(self, envs: np.ndarray, slots: np.ndarray, rewards: np.ndarray) -> None:
-        """Append each env's new slot and reward to its episode so far."""
-        if len(envs) and self.episode_length[envs].max() == self.episode_slots.shape[1]:
-            self.episode_slots = np.concatenate([self.episode_slots, self.episode_slots], axis=1)
-            self.episode_rewards = np.concatenate([self.episode_rewards] * 2, axis=1)
-        length = self.episode_length[envs]
-        self.episode_slots[envs, length] = slots
-        self.episode_rewards[envs, length] = rewards
-        self.episode_length[envs] = length + 1
-
-    def finish_episode(self, env_index: int, training: bool, cut_off: bool) -> None:
-        """Rate the ended episode of env ``env_index``; ``cut_off``: it hit a time limit."""
-        length = self.episode_length[env_index]
-        values = transition_values(self.episode_rewards[env_index, :length], cut_off, self.discount)
-        rates = (values - self.return_offset) / self.return_scale
-        if not (rates.min() >= -1e-9 and rates.max() <= 1.0 + 1e-9):
-            worst = values[np.abs(rates - 0.5).argmax()]
-            raise ValueError(
-                f"An episode of {self.env_id} has a transition of value {worst:g} (discount "
-                f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "
-                f"/ return_scale {self.return_scale}, outside [0, 1]. Choose return_offset and "
-                "return_scale so that every possible value maps into [0, 1]. Without discount the "
-                "value is the episode's return; with it, the discounted return times "
-                "(1 − discount), which lies between the smallest and largest reward of a step."
-            )
-        self.buffer.rate(
-            int(self.episode_id[env_index]),
-            self.episode_slots[env_index, :length],
-            rates.clip(0.0, 1.0),
-        )
-        rate = float(rates[0])
-        episode_return = float(self.episode_return[env_index])
-        self.episode_id[env_index] = self.next_episode_id
-        self.next_episode_id += 1
-        self.episode_return[env_index] = 0.0
-        self.episode_length[env_index] = 0
-        if training:  # prefill episodes only fill the buffer
-            self.episodes += 1
-            self.recent_returns.append(episode_return)
-            self.finished.append((episode_return, rate))
 
     def _statistics(self, trainer: L.Trainer) -> tuple[float, bool, int]:
         """(mean return of the last ``window`` episodes, whether every window is full, episodes),
@@ -300,7 +252,7 @@ class GymCollector(L.Callback):
             "training_steps": self.training_steps,
             "env_steps": self.env_steps,
             "episodes": self.episodes,
-            "next_episode_id": self.next_episode_id,
+            "episodes_in_progress": self.tracker.state_dict(),
             "recent_returns": list(self.recent_returns),
             "history": self.history.state_dict(),
             "latest_losses": {
@@ -321,24 +273,15 @@ class GymCollector(L.Callback):
         self.rng.bit_generator.state = state["rng"]
         self.training_steps, self.episodes = state["training_steps"], state["episodes"]
         self.env_steps = state["env_steps"]
-        self.next_episode_id = state["next_episode_id"]
+        self.tracker.load_state_dict(state["episodes_in_progress"])
         self.recent_returns = deque(state["recent_returns"], maxlen=self.window)
         self.history.load_state_dict(state["history"])
         self.latest_losses = dict(state["latest_losses"])
         for name, value in state["per_env"].items():
             setattr(self, name, value.numpy().copy())
 
-    # The arrays of the episodes in progress, one entry per environment.
-    _PER_ENV = (
-        "obs",
-        "prev_action",
-        "episode_id",
-        "episode_return",
-        "autoresetting",
-        "episode_length",
-        "episode_slots",
-        "episode_rewards",
-    )
+    # What each environment is in the middle of, one entry per environment.
+    _PER_ENV = ("obs", "prev_action", "autoresetting")
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:

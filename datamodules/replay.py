@@ -83,11 +83,11 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
         return slots
 
-    def rate(self, episode: int, slots: np.ndarray, rates: np.ndarray | float) -> int:
-        """Rate the transitions of ``episode`` written to ``slots`` (rates (n,) or one for all).
-        Slots the ring has since overwritten with other episodes keep their own rates. Returns
-        how many transitions were rated."""
-        still_there = self.arrays["episode"][slots] == episode
+    def rate(self, episodes, slots: np.ndarray, rates) -> int:
+        """Rate the transitions written to ``slots`` (n,) by ``episodes`` (one id, or (n,) ids)
+        with ``rates`` (one rate, or (n,)). Slots the ring has since overwritten with other
+        episodes keep their own rates. Returns how many transitions were rated."""
+        still_there = self.arrays["episode"][slots] == episodes
         rates = np.broadcast_to(rates, still_there.shape)
         self.arrays["rate"][slots[still_there]] = rates[still_there]
         return int(still_there.sum())

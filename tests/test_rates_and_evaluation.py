@@ -17,25 +17,41 @@ from tests.conftest import tiny_trainer
 from tests.test_gym_collector import collector_with_buffer, episodes_in, fit_agent
 
 
+def values_of(rewards, cut_off, discount):
+    """transition_values of one episode."""
+    rewards = np.asarray(rewards, dtype=float)[None]
+    return transition_values(rewards, np.array([rewards.shape[1]]), np.array([cut_off]), discount)[
+        0
+    ]
+
+
 def test_seed_values_are_the_episode_return_for_every_transition():
-    values = transition_values(np.array([1.0, 2.0, -0.5]), truncated=False, discount=None)
-    assert values.tolist() == [2.5, 2.5, 2.5]
+    assert values_of([1.0, 2.0, -0.5], False, None).tolist() == [2.5, 2.5, 2.5]
 
 
 def test_discounted_values_by_hand():
-    rewards = np.array([1.0, 0.0, 2.0])
-    g = 0.5
     # v2 = 0.5·2 = 1; v1 = 0.5·0 + 0.5·1 = 0.5; v0 = 0.5·1 + 0.5·0.5 = 0.75.
-    assert transition_values(rewards, False, g).tolist() == pytest.approx([0.75, 0.5, 1.0])
+    assert values_of([1.0, 0.0, 2.0], False, 0.5).tolist() == pytest.approx([0.75, 0.5, 1.0])
     # Cut off by a time limit: the last reward (2) is assumed to go on, v3 = 2.
-    assert transition_values(rewards, True, g).tolist() == pytest.approx([1.0, 1.0, 2.0])
+    assert values_of([1.0, 0.0, 2.0], True, 0.5).tolist() == pytest.approx([1.0, 1.0, 2.0])
 
 
 def test_cartpole_discounted_rate_is_one_minus_discount_to_the_steps_left():
-    rewards = np.ones(7)
-    values = transition_values(rewards, truncated=False, discount=0.9)
+    values = values_of(np.ones(7), False, 0.9)
     assert values.tolist() == pytest.approx([1 - 0.9 ** (7 - t) for t in range(7)])
-    assert transition_values(rewards, truncated=True, discount=0.9) == pytest.approx(np.ones(7))
+    assert values_of(np.ones(7), True, 0.9) == pytest.approx(np.ones(7))
+
+
+@pytest.mark.parametrize("discount", [None, 0.8])
+def test_episodes_of_different_lengths_at_once_equal_one_at_a_time(discount):
+    rng = np.random.default_rng(0)
+    lengths, cut_off = np.array([3, 7, 1, 5]), np.array([False, True, True, False])
+    rewards = rng.normal(size=(4, 7))
+    together = transition_values(rewards, lengths, cut_off, discount)
+    for row, (length, cut) in enumerate(zip(lengths, cut_off, strict=True)):
+        alone = values_of(rewards[row, :length], cut, discount)
+        np.testing.assert_allclose(together[row, :length], alone)
+        assert not together[row, length:].any()  # the padding stays 0
 
 
 @pytest.mark.parametrize("num_envs", [1, 4])
