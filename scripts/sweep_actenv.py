@@ -7,7 +7,8 @@ SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``see
 ``env_steps`` budget and the return ``threshold``. Each (variant, seed) trains with
 ``scripts/train.py fit`` in its own process (``--threads`` torch threads, ``--jobs`` at once),
 then its final checkpoint plays ``--episodes`` greedy episodes as scripts/play.py does. A run
-that already has its result.json is not trained again, so an interrupted sweep continues.
+that already has its result.json is not trained again, so an interrupted sweep continues. The
+first variant's seeds run first, then the others seed by seed.
 Writes ``DOCS/<sweep name>.md`` (a table: steps until the greedy evaluation first reached the
 threshold, final greedy return) and one learning-curve plot per variant, ``DOCS/<sweep>_<v>.png``.
 """
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.sweep} has no variant {sorted(unknown)}: {list(sweep['variants'])}")
     variants = {n: v for n, v in sweep["variants"].items() if not args.only or n in args.only}
     jobs = [(name, variant, seed) for name, variant in variants.items() for seed in sweep["seeds"]]
+    # The first variant's seeds first, then the others seed by seed: a sweep stopped early has
+    # the main result and every variant at the first seeds.
+    first = next(iter(variants))
+    jobs.sort(key=lambda job: (job[0] != first, job[2]))
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda job: run(*job, sweep, args), jobs))
     args.docs.mkdir(parents=True, exist_ok=True)
