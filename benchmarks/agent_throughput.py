@@ -60,10 +60,16 @@ def run_reference(args) -> float:
     import torch
 
     from lightning_modules import ActEnvAgent
+    from lightning_modules.actenv import trainable
 
     env = gym.make("CartPole-v1")
     agent = ActEnvAgent(state_size=4, action_size=2)
-    optimizers = agent.configure_optimizers()
+    # The seed's four Adam(1e-4) with PyTorch's default implementation (duet's are fused).
+    act_params, env_params = trainable(agent.act), trainable(agent.env)
+    optimizers = [
+        torch.optim.Adam(params, lr=1e-4)
+        for params in (act_params, env_params, act_params, env_params)
+    ]
     memory = deque(maxlen=100_000)
     state, _ = env.reset(seed=0)
     prev_action, episode_length, episode_return = 0, 0, 0.0

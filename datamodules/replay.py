@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.utils.data import IterableDataset
 
 UNRATED = -1.0
+_REDRAW_ROUNDS = 4  # of rejection sampling, before listing the rated slots
 
 
 class Transitions(NamedTuple):
@@ -96,14 +97,30 @@ class ReplayBuffer:
         return int((self.tensors["rate"][: self.size] >= 0).sum())
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Transitions:
-        """B transitions drawn uniformly, with replacement, among the rated ones."""
-        rated = (self.tensors["rate"][: self.size] >= 0).nonzero().squeeze(1)  # (R,)
-        if len(rated) == 0:
-            raise RuntimeError(
-                "The replay buffer holds no rated transition yet: no episode has ended. Prefill "
-                "it with more steps (GymCollector.prefill_steps) before training."
-            )
-        index = rated[torch.randint(len(rated), (batch_size,), generator=generator)]
+        """B transitions drawn uniformly, with replacement, among the rated ones.
+
+        Rejection sampling: draw among all stored transitions and redraw the unrated ones (the
+        episodes still running, a small share of the buffer). It avoids listing the rated slots
+        of the whole buffer at every batch; after a few rounds it lists them after all.
+        """
+        rates = self.tensors["rate"]
+        index = torch.randint(self.size, (batch_size,), generator=generator)
+        unrated = rates[index] < 0
+        for _ in range(_REDRAW_ROUNDS):
+            if not unrated.any():
+                break
+            index[unrated] = torch.randint(self.size, (int(unrated.sum()),), generator=generator)
+            unrated = rates[index] < 0
+        else:
+            if unrated.any():
+                rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
+                if len(rated) == 0:
+                    raise RuntimeError(
+                        "The replay buffer holds no rated transition yet: no episode has ended. "
+                        "Prefill it with more steps (GymCollector.prefill_steps) before training."
+                    )
+                redraw = torch.randint(len(rated), (int(unrated.sum()),), generator=generator)
+                index[unrated] = rated[redraw]
         return Transitions(*(self.tensors[name][index] for name in Transitions._fields))
 
     def state_dict(self) -> dict:

@@ -136,3 +136,14 @@ def test_datamodule_state_restores_a_buffer_built_later():
     buffer = target.build_buffer(state_size=2)
     assert len(buffer) == 4 and torch.equal(buffer.tensors["state"], source.buffer.tensors["state"])
     assert torch.equal(target.generator.get_state(), source.generator.get_state())
+
+
+def test_rejection_sampling_is_uniform_over_the_rated_transitions():
+    buffer = ReplayBuffer(capacity=100, state_size=1)
+    buffer.rate(0, add(buffer, episode=0, count=90, start=0), 0.5)
+    add(buffer, episode=1, count=10, start=90)  # still running: states 90..99
+    batch = buffer.sample(90_000, torch.Generator().manual_seed(0))
+    counts = torch.bincount(batch.state[:, 0].long(), minlength=100)
+    assert counts[90:].sum() == 0
+    # 1,000 expected per rated state; a standard deviation is ~31.
+    assert counts[:90].min() > 850 and counts[:90].max() < 1_150
