@@ -55,3 +55,16 @@ def test_agent_benchmark_measures_training_and_collection(tmp_path):
     collection = results["collection"][0]["collection"]
     assert set(collection) == {"1", "8", "64"}
     assert all(figures["raw"] > 0 and figures["collector"] > 0 for figures in collection.values())
+
+
+def test_agent_profile_names_the_training_step(tmp_path):
+    command = [
+        sys.executable,
+        str(REPO / "benchmarks" / "profile_agent.py"),
+        "--iterations=3",
+        "--prefill=300",
+        "--threads=1",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "actenv.py" in result.stdout and "(training_step)" in result.stdout
