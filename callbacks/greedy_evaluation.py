@@ -30,36 +30,42 @@ def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:
 
 
 class GreedyEvaluation(L.Callback):
-    """Every ``every_n_env_steps`` collected transitions (prefill included), ``episodes`` greedy
-    episodes of the collector's environment; logs ``eval/greedy_mean_return``,
-    ``eval/greedy_min_return`` and ``eval/env_steps``. The training return includes exploration;
-    this is the policy a user would deploy. Its episodes are not training steps and fill no
-    buffer; they use their own seeds (``seed`` + i), the same at every evaluation.
+    """Every ``every_n_train_steps`` training iterations, ``episodes`` greedy episodes of the
+    collector's environment; logs ``eval/greedy_mean_return``, ``eval/greedy_min_return`` and
+    ``eval/env_steps`` (transitions collected so far, prefill included). The training return
+    includes exploration; this is the policy a user would deploy. Its episodes are not training
+    steps and fill no buffer; they use their own seeds (``seed`` + i), the same every time.
+
+    ``eval/greedy_mean_return`` is also logged for callbacks, so a ModelCheckpoint with
+    ``monitor: eval/greedy_mean_return`` keeps the best evaluated policy (set its
+    ``every_n_train_steps`` to the same value). Under DDP process 0 plays and tells the others.
     """
 
-    def __init__(self, every_n_env_steps: int = 2_500, episodes: int = 20, seed: int = 10_000):
-        if every_n_env_steps < 1 or episodes < 1:
-            raise ValueError("every_n_env_steps and episodes must be at least 1.")
-        self.every_n_env_steps = every_n_env_steps
+    def __init__(self, every_n_train_steps: int = 2_500, episodes: int = 50, seed: int = 10_000):
+        if every_n_train_steps < 1 or episodes < 1:
+            raise ValueError("every_n_train_steps and episodes must be at least 1.")
+        self.every_n_train_steps = every_n_train_steps
         self.episodes = episodes
         self.seed = seed
-        self.evaluated_at = 0  # env steps of the last evaluation
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_train_steps:
+            return
         collector = self._collector(trainer)
-        if collector.env_steps - self.evaluated_at < self.every_n_env_steps:
-            return
-        self.evaluated_at = collector.env_steps - collector.env_steps % self.every_n_env_steps
-        if not trainer.is_global_zero:  # one process evaluates the (identical) weights
-            return
-        returns = greedy_returns(pl_module, collector.env_id, self.episodes, self.seed)
+        returns = None
+        if trainer.is_global_zero:  # one process evaluates the (identical) weights
+            returns = greedy_returns(pl_module, collector.env_id, self.episodes, self.seed)
+        returns = trainer.strategy.broadcast(returns, src=0)
+        mean = float(returns.mean())
+        pl_module.log("eval/greedy_mean_return", mean, logger=False, batch_size=1)
         metrics = {
-            "eval/greedy_mean_return": float(returns.mean()),
+            "eval/greedy_mean_return": mean,
             "eval/greedy_min_return": float(returns.min()),
             "eval/env_steps": float(collector.env_steps),
         }
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
 
     @staticmethod
     def _collector(trainer: L.Trainer) -> GymCollector:
@@ -70,9 +76,3 @@ class GreedyEvaluation(L.Callback):
                 "trainer.callbacks."
             )
         return collectors[0]
-
-    def state_dict(self) -> dict:
-        return {"evaluated_at": self.evaluated_at}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.evaluated_at = state["evaluated_at"]

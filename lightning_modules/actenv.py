@@ -55,7 +55,7 @@ class ActEnvAgent(L.LightningModule):
 
     Every default is the seed's. The seed does not learn CartPole (its greedy policy alternates
     actions whatever the state); ``configs/actenv_cartpole_solved.yaml`` sets the options below
-    that make it learn, found by ``scripts/sweep_actenv.py`` (table in docs/actenv_sweep.md).
+    that make it learn, found by ``scripts/sweep_actenv.py`` (docs/sweep_actenv_cartpole.md).
 
     Args:
         state_size, action_size: the environment's observation size and number of actions.

@@ -1,7 +1,7 @@
 """Train Act/Env variants over several seeds; tabulate and plot how each learns.
 
     python scripts/sweep_actenv.py SWEEP.yaml [--jobs 2] [--threads 1] [--out runs/sweep] \
-        [--docs docs] [--episodes 100] [--only NAME ...]
+        [--docs docs] [--episodes 100] [--only NAME ...] [--report-only]
 
 SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``seeds``, the
 ``env_steps`` budget and the return ``threshold``. Each (variant, seed) trains with
@@ -9,8 +9,10 @@ SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``see
 then its final checkpoint plays ``--episodes`` greedy episodes as scripts/play.py does. A run
 that already has its result.json is not trained again, so an interrupted sweep continues. The
 first variant's seeds run first, then the others seed by seed.
-Writes ``DOCS/<sweep name>.md`` (a table: steps until the greedy evaluation first reached the
-threshold, final greedy return) and one learning-curve plot per variant, ``DOCS/<sweep>_<v>.png``.
+Writes ``DOCS/sweep_<sweep name>.md`` (a table: steps until the greedy evaluation first reached
+the threshold, final greedy return) and a learning-curve plot per variant,
+``DOCS/sweep_<sweep name>_<variant>.png``. ``--report-only`` trains nothing and reports the runs
+that finished.
 """
 
 import argparse
@@ -26,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from callbacks.episode_plot import plt
@@ -74,6 +77,15 @@ def read_curves(metrics_csv: Path) -> dict[str, list[tuple[float, float]]]:
     return curves
 
 
+def greedy_play(checkpoint: Path, episodes: int) -> np.ndarray:
+    """Returns of ``episodes`` greedy episodes, exactly as scripts/play.py plays them."""
+    agent, env_id = load_agent(checkpoint)
+    env = make_env(env_id, None)
+    returns = np.array(play(agent, env, episodes, seed=0))
+    env.close()
+    return returns
+
+
 def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
     run_dir = args.out / name / f"seed_{seed}" / "run"
     result_file = run_dir / "result.json"
@@ -81,46 +93,58 @@ def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
         return json.loads(result_file.read_text())
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     wall_s = train(variant, seed, sweep["env_steps"], run_dir.parent, args.threads)
-    agent, env_id = load_agent(run_dir / "checkpoints" / "last.ckpt")
-    env = make_env(env_id, None)
-    returns = play(agent, env, args.episodes, seed=0)
-    env.close()
     curves = read_curves(run_dir / "metrics.csv")
     reached = [steps for steps, mean in curves["greedy"] if mean >= sweep["threshold"]]
-    result = {
-        "variant": name,
-        "seed": seed,
-        "steps_to_threshold": reached[0] if reached else None,
-        "final_mean": float(np.mean(returns)),
-        "final_std": float(np.std(returns)),
-        "final_min": float(np.min(returns)),
-        "wall_s": wall_s,
-        "curves": curves,
-    }
-    result_file.write_text(json.dumps(result))
+    result = {"variant": name, "seed": seed, "wall_s": wall_s, "curves": curves}
+    result["steps_to_threshold"] = reached[0] if reached else None
+    checkpoints = run_dir / "checkpoints"
+    best = sorted(checkpoints.glob("best-*.ckpt"))
+    for kind, path in (("final", checkpoints / "last.ckpt"), ("best", best[-1] if best else None)):
+        if path is not None:
+            returns = greedy_play(path, args.episodes)
+            result[f"{kind}_mean"], result[f"{kind}_std"] = returns.mean(), returns.std()
+            result[f"{kind}_min"] = returns.min()
+            result[f"{kind}_step"] = torch.load(path, weights_only=False)["global_step"]
+    result_file.write_text(json.dumps(result, default=float))
     print(f"{name} seed {seed}: final greedy {result['final_mean']:.1f}", flush=True)
     return result
 
 
 def table(results: list[dict], sweep: dict, episodes: int) -> str:
     threshold = sweep["threshold"]
+
+    def played(r: dict, kind: str) -> str:
+        if f"{kind}_mean" not in r:
+            return "—"
+        return (
+            f"{r[f'{kind}_mean']:.1f} ± {r[f'{kind}_std']:.1f} (min {r[f'{kind}_min']:g}) "
+            f"at {r[f'{kind}_step']:,}"
+        )
+
     lines = [
-        f"| variant | seed | env steps to greedy ≥ {threshold:g} (20 episodes) "
-        f"| final greedy return ({episodes} episodes) | min | train time |",
+        f"| variant | seed | env steps to greedy ≥ {threshold:g} (evaluation) "
+        f"| final checkpoint: greedy return over {episodes} episodes, at iteration "
+        f"| best-evaluated checkpoint: same | train time |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         steps = f"{r['steps_to_threshold']:,.0f}" if r["steps_to_threshold"] else "never"
         lines.append(
-            f"| {r['variant']} | {r['seed']} | {steps} | {r['final_mean']:.1f} ± "
-            f"{r['final_std']:.1f} | {r['final_min']:g} | {r['wall_s'] / 60:.1f} min |"
+            f"| {r['variant']} | {r['seed']} | {steps} | {played(r, 'final')} "
+            f"| {played(r, 'best')} | {r['wall_s'] / 60:.1f} min |"
         )
-    lines += ["", "| variant | seeds with final greedy ≥ threshold | mean final greedy return |"]
-    lines.append("| --- | --- | --- |")
+    lines += [
+        "",
+        f"| variant | seeds ≥ {threshold:g}, final | seeds ≥ {threshold:g}, best-evaluated "
+        "| mean final greedy return |",
+        "| --- | --- | --- | --- |",
+    ]
     for name in dict.fromkeys(r["variant"] for r in results):
-        finals = [r["final_mean"] for r in results if r["variant"] == name]
-        solved = sum(final >= threshold for final in finals)
-        lines.append(f"| {name} | {solved}/{len(finals)} | {np.mean(finals):.1f} |")
+        runs = [r for r in results if r["variant"] == name]
+        final = sum(r["final_mean"] >= threshold for r in runs)
+        best = sum(r.get("best_mean", 0) >= threshold for r in runs)
+        mean = np.mean([r["final_mean"] for r in runs])
+        lines.append(f"| {name} | {final}/{len(runs)} | {best}/{len(runs)} | {mean:.1f} |")
     return "\n".join(lines)
 
 
@@ -151,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=Path("docs"))
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes at the end")
     parser.add_argument("--only", nargs="+", help="run just these variants")
+    parser.add_argument("--report-only", action="store_true", help="report finished runs only")
     args = parser.parse_args(argv)
     sweep = yaml.safe_load(args.sweep.read_text())
     unknown = set(args.only or []) - set(sweep["variants"])
@@ -162,10 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     # the main result and every variant at the first seeds.
     first = next(iter(variants))
     jobs.sort(key=lambda job: (job[0] != first, job[2]))
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda job: run(*job, sweep, args), jobs))
+    if args.report_only:
+        files = [args.out / name / f"seed_{seed}" / "run" / "result.json" for name, _, seed in jobs]
+        results = [json.loads(file.read_text()) for file in files if file.exists()]
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(lambda job: run(*job, sweep, args), jobs))
+    variants = {
+        name: v for name, v in variants.items() if any(r["variant"] == name for r in results)
+    }
     args.docs.mkdir(parents=True, exist_ok=True)
-    stem = args.sweep.stem
+    stem = f"sweep_{args.sweep.stem}"
     for name in variants:
         plot(
             name,

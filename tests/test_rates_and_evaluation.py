@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks import GreedyEvaluation, GymCollector
@@ -90,17 +91,34 @@ def test_greedy_returns_are_those_of_play_with_the_same_seeds():
     assert vectorised.tolist() == one_by_one
 
 
-def test_greedy_evaluation_logs_every_n_env_steps(tmp_path):
-    evaluation = GreedyEvaluation(every_n_env_steps=40, episodes=3)
+def test_greedy_evaluation_logs_and_a_checkpoint_keeps_the_best_policy(tmp_path):
+    evaluation = GreedyEvaluation(every_n_train_steps=20, episodes=3)
     collector = GymCollector(prefill_steps=100, stop_mean_return=None)
+    best = ModelCheckpoint(
+        tmp_path / "checkpoints",
+        monitor="eval/greedy_mean_return",
+        mode="max",
+        every_n_train_steps=20,
+        filename="best-{step}",
+    )
     logger = CSVLogger(tmp_path, name="run", version=0)
-    trainer = tiny_trainer(tmp_path, max_steps=60, callbacks=[evaluation, collector], logger=logger)
+    trainer = tiny_trainer(
+        tmp_path,
+        max_steps=60,
+        callbacks=[evaluation, best, collector],
+        logger=logger,
+        enable_checkpointing=True,
+    )
     trainer.fit(ActEnvAgent(), datamodule=ExperienceDataModule(capacity=500, batch_size=16))
     with open(tmp_path / "run" / "version_0" / "metrics.csv") as file:
         rows = [row for row in csv.DictReader(file) if row["eval/env_steps"]]
-    assert [float(row["eval/env_steps"]) for row in rows] == [101, 120, 160]
+    assert [int(row["step"]) for row in rows] == [20, 40, 60]
+    assert [float(row["eval/env_steps"]) for row in rows] == [120, 140, 160]
+    means = [float(row["eval/greedy_mean_return"]) for row in rows]
     assert all(1 <= float(row["eval/greedy_min_return"]) <= 500 for row in rows)
-    assert evaluation.state_dict() == {"evaluated_at": 160}
+    # The kept checkpoint is the first evaluation with the highest mean.
+    assert best.best_model_score == max(means)
+    assert best.best_model_path.endswith(f"best-step={20 * (means.index(max(means)) + 1)}.ckpt")
 
 
 def test_greedy_evaluation_needs_a_collector(tmp_path):
