@@ -15,6 +15,20 @@ from callbacks.gym_checks import check_environment
 from datamodules.experience import ExperienceDataModule
 
 
+def pickled(envs: gym.vector.VectorEnv) -> bytes:
+    """The vector env as bytes. A SyncVectorEnv from ``gym.make_vec`` (every environment without
+    a native vector version, e.g. Acrobot) keeps the local functions that built its copies; they
+    cannot be pickled and are never called again, so they are left out."""
+    env_fns = getattr(envs, "env_fns", None)
+    if env_fns is None:
+        return pickle.dumps(envs)
+    envs.env_fns = None
+    try:
+        return pickle.dumps(envs)
+    finally:
+        envs.env_fns = env_fns
+
+
 class GymCollector(L.Callback):
     """Owns ``num_envs`` copies of ``env_id`` (a Gymnasium vector env: CartPole's native one where
     it exists) and writes their transitions into the ExperienceDataModule's replay buffer.
@@ -247,7 +261,7 @@ class GymCollector(L.Callback):
         per_env = {name: torch.as_tensor(getattr(self, name)) for name in self._PER_ENV}
         return {
             "env_id": self.env_id,  # also read by scripts/play.py
-            "envs": pickle.dumps(self.envs) if self.envs is not None else None,
+            "envs": pickled(self.envs) if self.envs is not None else None,
             "rng": self.rng.bit_generator.state,
             "training_steps": self.training_steps,
             "env_steps": self.env_steps,
