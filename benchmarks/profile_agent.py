@@ -8,6 +8,7 @@ import argparse
 import cProfile
 import pstats
 import sys
+import tempfile
 
 import lightning as L
 import torch
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[collector],
+        default_root_dir=tempfile.mkdtemp(),  # where the collector's episode plot goes
     )
     profile = cProfile.Profile()
     profile.runcall(trainer.fit, ActEnvAgent(), datamodule=ExperienceDataModule())
