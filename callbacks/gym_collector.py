@@ -46,8 +46,8 @@ class GymCollector(L.Callback):
     return (the seed), or with ``discount`` the scaled discounted return that followed each
     transition (see ``callbacks.rates``). Training stops when the mean return of the last
     ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
-    ``max_env_steps`` transitions (prefill included) were collected. Before training,
-    ``prefill_steps`` random steps fill the buffer.
+    ``max_env_steps`` transitions (prefill included, all processes together) were collected.
+    Before training, ``prefill_steps`` random steps fill the buffer.
 
     Vector envs reset an env on the step after its episode ended (gymnasium's next-step
     autoreset); that step yields no transition. When every env ended at once (always so with one
@@ -151,7 +151,7 @@ class GymCollector(L.Callback):
         for _ in range(self.steps_per_iteration):
             self.step(self.choose_actions(pl_module), training=True)
             self.training_steps += self.num_envs
-        mean_return, full_windows, episodes = self._statistics(trainer)
+        mean_return, full_windows, episodes, env_steps = self._statistics(trainer)
         if episodes != self.logged_count:
             # For a ModelCheckpoint or EarlyStopping to monitor. Lightning keeps the latest value,
             # so logging when an episode ended anywhere is enough (and saves ~1 ms a step); the
@@ -166,7 +166,7 @@ class GymCollector(L.Callback):
             trainer.should_stop = True
         if self.max_episodes is not None and episodes >= self.max_episodes:
             trainer.should_stop = True
-        if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
+        if self.max_env_steps is not None and env_steps >= self.max_env_steps:
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -219,15 +219,18 @@ class GymCollector(L.Callback):
         self.env_steps += stored
         return stored
 
-    def _statistics(self, trainer: L.Trainer) -> tuple[float, bool, int]:
-        """(mean return of the last ``window`` episodes, whether every window is full, episodes),
-        over all processes, so that all log the same figures and stop together."""
-        stats = torch.tensor([sum(self.recent_returns), len(self.recent_returns), self.episodes])
+    def _statistics(self, trainer: L.Trainer) -> tuple[float, bool, int, int]:
+        """(mean return of the last ``window`` episodes, whether every window is full, episodes,
+        transitions collected), over all processes, so that all log the same figures and stop
+        together."""
+        stats = [sum(self.recent_returns), len(self.recent_returns), self.episodes, self.env_steps]
+        stats = torch.tensor(stats, dtype=torch.float64)
         if trainer.world_size > 1:
-            stats = trainer.strategy.reduce(stats.double(), reduce_op="sum")
-        total_return, count, episodes = stats.tolist()
+            stats = trainer.strategy.reduce(stats, reduce_op="sum")
+        total_return, count, episodes, env_steps = stats.tolist()
         mean_return = total_return / count if count else float("nan")
-        return mean_return, count >= self.window * trainer.world_size, int(episodes)
+        full_windows = count >= self.window * trainer.world_size
+        return mean_return, full_windows, int(episodes), int(env_steps)
 
     def _log_episode(
         self, module, episode_return: float, rate: float, mean: float, count: int
