@@ -36,10 +36,10 @@ class EpisodeTracker:
 
     def record(self, envs: np.ndarray, slots: np.ndarray, rewards: np.ndarray) -> None:
         """Append one transition (its buffer slot and reward) to each of the copies ``envs``."""
-        if len(envs) and self.episode_length[envs].max() == self.episode_slots.shape[1]:
+        length = self.episode_length[envs]
+        if len(envs) and length.max() == self.episode_slots.shape[1]:
             self.episode_slots = np.concatenate([self.episode_slots] * 2, axis=1)
             self.episode_rewards = np.concatenate([self.episode_rewards] * 2, axis=1)
-        length = self.episode_length[envs]
         self.episode_slots[envs, length] = slots
         self.episode_rewards[envs, length] = rewards
         self.episode_length[envs] = length + 1
@@ -56,9 +56,10 @@ class EpisodeTracker:
             self.episode_rewards[envs, :longest], lengths, cut_off, self.discount
         )
         inside = np.arange(longest) < lengths[:, None]
-        rates = (values[inside] - self.return_offset) / self.return_scale
+        inside_values = values[inside]
+        rates = (inside_values - self.return_offset) / self.return_scale
         if not (rates.min() >= -1e-9 and rates.max() <= 1.0 + 1e-9):
-            worst = values[inside][np.abs(rates - 0.5).argmax()]
+            worst = inside_values[np.abs(rates - 0.5).argmax()]
             raise ValueError(
                 f"An episode of {env_id} has a transition of value {worst:g} (discount "
                 f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "

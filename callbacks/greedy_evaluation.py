@@ -1,4 +1,4 @@
-"""Plays the agent's greedy policy every so many environment steps and logs its returns."""
+"""Plays the agent's greedy policy every so many training iterations and logs its returns."""
 
 import gymnasium as gym
 import lightning as L

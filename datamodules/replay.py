@@ -111,16 +111,15 @@ class ReplayBuffer:
                 break
             index[unrated] = torch.randint(self.size, (int(unrated.sum()),), generator=generator)
             unrated = rates[index] < 0
-        else:
-            if unrated.any():
-                rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
-                if len(rated) == 0:
-                    raise RuntimeError(
-                        "The replay buffer holds no rated transition yet: no episode has ended. "
-                        "Prefill it with more steps (GymCollector.prefill_steps) before training."
-                    )
-                redraw = torch.randint(len(rated), (int(unrated.sum()),), generator=generator)
-                index[unrated] = rated[redraw]
+        if unrated.any():
+            rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
+            if len(rated) == 0:
+                raise RuntimeError(
+                    "The replay buffer holds no rated transition yet: no episode has ended. "
+                    "Prefill it with more steps (GymCollector.prefill_steps) before training."
+                )
+            redraw = torch.randint(len(rated), (int(unrated.sum()),), generator=generator)
+            index[unrated] = rated[redraw]
         return Transitions(*(self.tensors[name][index] for name in Transitions._fields))
 
     def state_dict(self) -> dict:

@@ -19,11 +19,15 @@ from lightning_modules import ActEnvAgent
 from lightning_modules.checkpoints import CheckpointError, load_duet_module
 
 
-def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, str | None]:
-    """The agent in eval mode on the CPU, and the environment id stored with it (if any)."""
-    agent, checkpoint = load_duet_module(checkpoint_path, ActEnvAgent, "an ActEnvAgent")
+def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, dict]:
+    """The agent in eval mode on the CPU, and the checkpoint it came from."""
+    return load_duet_module(checkpoint_path, ActEnvAgent, "an ActEnvAgent")
+
+
+def trained_env_id(checkpoint: dict) -> str | None:
+    """The environment id the checkpoint's GymCollector trained on, if it had one."""
     collectors = [s for key, s in checkpoint.get("callbacks", {}).items() if "GymCollector" in key]
-    return agent, collectors[0]["env_id"] if collectors else None
+    return collectors[0]["env_id"] if collectors else None
 
 
 def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
@@ -62,11 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes < 1:
         parser.error(f"--episodes must be at least 1, got {args.episodes}")
     try:
-        agent, trained_on = load_agent(args.checkpoint)
+        agent, checkpoint = load_agent(args.checkpoint)
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    env_id = args.env_id or trained_on or "CartPole-v1"
+    env_id = args.env_id or trained_env_id(checkpoint) or "CartPole-v1"
     env = make_env(env_id, args.video_dir)
     totals = play(agent, env, args.episodes, args.seed)
     env.close()

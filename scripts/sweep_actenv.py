@@ -6,7 +6,8 @@
 SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``seeds``, the
 ``env_steps`` budget and the return ``threshold``. Each (variant, seed) trains with
 ``scripts/train.py fit`` in its own process (``--threads`` torch threads, ``--jobs`` at once),
-then its final checkpoint plays ``--episodes`` greedy episodes as scripts/play.py does. A run
+then its final checkpoint and its best-evaluated one (``best-*.ckpt``, when the config keeps one)
+play ``--episodes`` greedy episodes as scripts/play.py does. A run
 that already has its result.json is not trained again, so an interrupted sweep continues. The
 first variant's seeds run first, then the others seed by seed.
 Writes ``DOCS/sweep_<sweep name>.md`` (a table: steps until the greedy evaluation first reached
@@ -28,11 +29,10 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from callbacks.episode_plot import plt
-from scripts.play import load_agent, make_env, play
+from scripts.play import load_agent, make_env, play, trained_env_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,13 +77,14 @@ def read_curves(metrics_csv: Path) -> dict[str, list[tuple[float, float]]]:
     return curves
 
 
-def greedy_play(checkpoint: Path, episodes: int) -> np.ndarray:
-    """Returns of ``episodes`` greedy episodes, exactly as scripts/play.py plays them."""
-    agent, env_id = load_agent(checkpoint)
-    env = make_env(env_id, None)
+def greedy_play(checkpoint_path: Path, episodes: int) -> tuple[np.ndarray, int]:
+    """Returns of ``episodes`` greedy episodes, exactly as scripts/play.py plays them, and the
+    checkpoint's training iteration."""
+    agent, checkpoint = load_agent(checkpoint_path)
+    env = make_env(trained_env_id(checkpoint), None)
     returns = np.array(play(agent, env, episodes, seed=0))
     env.close()
-    return returns
+    return returns, checkpoint["global_step"]
 
 
 def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
@@ -101,10 +102,9 @@ def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
     best = sorted(checkpoints.glob("best-*.ckpt"))
     for kind, path in (("final", checkpoints / "last.ckpt"), ("best", best[-1] if best else None)):
         if path is not None:
-            returns = greedy_play(path, args.episodes)
+            returns, result[f"{kind}_step"] = greedy_play(path, args.episodes)
             result[f"{kind}_mean"], result[f"{kind}_std"] = returns.mean(), returns.std()
             result[f"{kind}_min"] = returns.min()
-            result[f"{kind}_step"] = torch.load(path, weights_only=False)["global_step"]
     result_file.write_text(json.dumps(result, default=float))
     print(f"{name} seed {seed}: final greedy {result['final_mean']:.1f}", flush=True)
     return result

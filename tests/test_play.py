@@ -27,7 +27,8 @@ def test_play_prints_each_episode_and_the_mean(agent_checkpoint, capsys):
 
 def test_play_is_the_greedy_policy_and_repeatable(agent_checkpoint):
     path, trained = agent_checkpoint
-    agent, env_id = play.load_agent(path)
+    agent, checkpoint = play.load_agent(path)
+    env_id = play.trained_env_id(checkpoint)
     assert env_id == "CartPole-v1"
     for name, value in trained.state_dict().items():
         assert torch.equal(agent.state_dict()[name], value.cpu())
