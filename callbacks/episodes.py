@@ -33,50 +33,75 @@ class EpisodeTracker:
         self.episode_length = np.zeros(n, dtype=np.int64)
         self.episode_slots = np.zeros((n, 256), dtype=np.int64)
         self.episode_rewards = np.zeros((n, 256))
+        self._measure_headroom()
+
+    def _measure_headroom(self) -> None:
+        """Steps before the longest running episode could fill its row of slots: until then
+        ``record`` need not look for it (a reduction costs a microsecond per step)."""
+        longest = int(self.episode_length.max())
+        if longest == self.episode_slots.shape[1]:  # double the rows
+            self.episode_slots = np.concatenate([self.episode_slots] * 2, axis=1)
+            self.episode_rewards = np.concatenate([self.episode_rewards] * 2, axis=1)
+        self.headroom = self.episode_slots.shape[1] - longest
 
     def record(self, envs: np.ndarray, slots: np.ndarray, rewards: np.ndarray) -> None:
         """Append one transition (its buffer slot and reward) to each of the copies ``envs``."""
-        length = self.episode_length[envs]
-        if len(envs) and length.max() == self.episode_slots.shape[1]:
-            self.episode_slots = np.concatenate([self.episode_slots] * 2, axis=1)
-            self.episode_rewards = np.concatenate([self.episode_rewards] * 2, axis=1)
+        if self.headroom == 0:
+            self._measure_headroom()
+        self.headroom -= 1  # no episode grows by more than one transition a step
+        length = self.episode_length.take(envs)
         self.episode_slots[envs, length] = slots
-        self.episode_rewards[envs, length] = rewards
+        if self.discount is not None:  # the seed's rate needs only the return
+            self.episode_rewards[envs, length] = rewards
         self.episode_length[envs] = length + 1
         self.episode_return[envs] += rewards
 
     def finish(
-        self, buffer: ReplayBuffer, envs: np.ndarray, cut_off: np.ndarray, env_id: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rate the ended episodes of copies ``envs`` (E,) in ``buffer`` and start new ones there.
-        Returns their returns (E,) and the rate of each one's first transition (E,)."""
-        lengths = self.episode_length[envs]
-        longest = int(lengths.max())
-        values = transition_values(
-            self.episode_rewards[envs, :longest], lengths, cut_off, self.discount
-        )
-        inside = np.arange(longest) < lengths[:, None]
-        inside_values = values[inside]
-        rates = (inside_values - self.return_offset) / self.return_scale
-        if not (rates.min() >= -1e-9 and rates.max() <= 1.0 + 1e-9):
-            worst = inside_values[np.abs(rates - 0.5).argmax()]
-            raise ValueError(
-                f"An episode of {env_id} has a transition of value {worst:g} (discount "
-                f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "
-                f"/ return_scale {self.return_scale}, outside [0, 1]. Choose return_offset and "
-                "return_scale so that every possible value maps into [0, 1]. Without discount the "
-                "value is the episode's return; with it, the discounted return times "
-                "(1 − discount), which lies between the smallest and largest reward of a step."
-            )
-        episodes = np.broadcast_to(self.episode_id[envs, None], inside.shape)[inside]
-        buffer.rate(episodes, self.episode_slots[envs, :longest][inside], rates.clip(0.0, 1.0))
-        returns = self.episode_return[envs].copy()
-        first_rates = (values[:, 0] - self.return_offset) / self.return_scale
-        self.episode_id[envs] = self.next_episode_id + np.arange(len(envs))
-        self.next_episode_id += len(envs)
+        self, buffer: ReplayBuffer, envs: np.ndarray, terminated: np.ndarray, env_id: str
+    ) -> tuple[list[float], list[float]]:
+        """Rate the ended episodes of copies ``envs`` (E,) in ``buffer`` and start new ones there;
+        ``terminated`` (N,) tells, per copy, a failure from a time limit's cut. Returns the
+        episodes' returns and the rate of each one's first transition (E floats each)."""
+        lengths = self.episode_length.take(envs)
+        returns = self.episode_return.take(envs)
+        if self.discount is None:  # the seed: each transition rates its episode's return
+            rates = self._rates(returns, env_id)[:, None]  # (E, 1)
+        else:
+            longest = int(lengths.max())
+            rewards = self.episode_rewards[envs, :longest]
+            cut_off = ~terminated[envs]
+            values = transition_values(rewards, lengths, cut_off, self.discount)  # (E, T)
+            inside = np.arange(longest) < lengths[:, None]
+            rates = np.where(inside, values, self.return_offset)  # the padding rates 0
+            rates = self._rates(rates, env_id)
+        # Episode by episode: E is a few, and a view of each one's slots costs less than
+        # gathering them all.
+        for env, length, episode_rates in zip(envs.tolist(), lengths.tolist(), rates):
+            slots = self.episode_slots[env, :length]
+            buffer.rate(int(self.episode_id[env]), slots, episode_rates[:length])
+            self.episode_id[env] = self.next_episode_id
+            self.next_episode_id += 1
         self.episode_return[envs] = 0.0
         self.episode_length[envs] = 0
-        return returns, first_rates
+        return returns.tolist(), rates[:, 0].tolist()
+
+    def _rates(self, values: np.ndarray, env_id: str) -> np.ndarray:
+        """(value − return_offset) / return_scale, refused outside [0, 1] (up to rounding)."""
+        rates = (values - self.return_offset) / self.return_scale
+        low, high = rates.min(), rates.max()
+        if low >= 0.0 and high <= 1.0:
+            return rates
+        if low >= -1e-9 and high <= 1.0 + 1e-9:  # rounding: a rate below 0 would read unrated
+            return rates.clip(0.0, 1.0)
+        worst = values[np.abs(rates - 0.5).argmax()]
+        raise ValueError(
+            f"An episode of {env_id} has a transition of value {worst:g} (discount "
+            f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "
+            f"/ return_scale {self.return_scale}, outside [0, 1]. Choose return_offset and "
+            "return_scale so that every possible value maps into [0, 1]. Without discount the "
+            "value is the episode's return; with it, the discounted return times "
+            "(1 − discount), which lies between the smallest and largest reward of a step."
+        )
 
     _STATE = ("episode_id", "episode_return", "episode_length", "episode_slots", "episode_rewards")
 
@@ -89,3 +114,4 @@ class EpisodeTracker:
         self.next_episode_id = int(state["next_episode_id"])
         for name in self._STATE:
             setattr(self, name, state[name].numpy().copy())
+        self._measure_headroom()

@@ -189,35 +189,37 @@ class GymCollector(L.Callback):
     def step(self, actions: np.ndarray, training: bool) -> int:
         """One vector step with ``actions`` (N,); returns how many transitions it stored."""
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
-        real = ~self.autoresetting  # envs whose step was a transition, not an autoreset
-        slots = self.buffer.add(
-            episode=self.tracker.episode_id[real],
-            prev_action=self.prev_action[real],
-            state=self.obs[real],
-            action=actions[real],
-            next_state=next_obs[real],
-            reward=rewards[real],
-            terminated=terminated[real],
-            truncated=truncated[real],
+        stepped = ~self.autoresetting  # envs whose step was a transition, not a reset
+        real = np.flatnonzero(stepped)
+        reward = rewards.take(real)
+        slots = self.buffer.add(  # take(): a gather without the cost of fancy indexing
+            episode=self.tracker.episode_id.take(real),
+            prev_action=self.prev_action.take(real),
+            state=self.obs.take(real, axis=0),
+            action=actions.take(real),
+            next_state=next_obs.take(real, axis=0),
+            reward=reward,
+            terminated=terminated.take(real),
+            truncated=truncated.take(real),
         )
-        self.tracker.record(np.flatnonzero(real), slots, rewards[real])
-        ended = real & (terminated | truncated)
-        self.prev_action = np.where(real & ~ended, actions, 0)  # 0 starts every episode
+        self.tracker.record(real, slots, reward)
+        ended = (terminated | truncated) & stepped
+        self.prev_action = np.where(ended | self.autoresetting, 0, actions)  # 0 starts an episode
         self.obs = next_obs
-        if ended.any():
-            envs = np.flatnonzero(ended)
-            returns, rates = self.tracker.finish(self.buffer, envs, ~terminated[envs], self.env_id)
-            if training:  # prefill episodes only fill the buffer
-                self.episodes += len(envs)
-                self.recent_returns.extend(returns.tolist())
-                self.finished.extend(zip(returns.tolist(), rates.tolist(), strict=True))
         self.autoresetting = ended
-        if ended.all():  # take the reset step now, so the next iteration collects a transition
-            self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))
-            self.autoresetting[:] = False
-        stored = int(real.sum())
-        self.env_steps += stored
-        return stored
+        num_ended = int(np.count_nonzero(ended))
+        if num_ended:
+            envs = np.flatnonzero(ended)
+            returns, rates = self.tracker.finish(self.buffer, envs, terminated, self.env_id)
+            if training:  # prefill episodes only fill the buffer
+                self.episodes += num_ended
+                self.recent_returns.extend(returns)
+                self.finished.extend(zip(returns, rates, strict=True))
+            if num_ended == self.num_envs:  # take the reset step now, so the next iteration
+                self.obs, *_ = self.envs.step(np.zeros(self.num_envs, dtype=np.int64))  # collects
+                self.autoresetting = np.zeros(self.num_envs, dtype=bool)  # a transition
+        self.env_steps += len(real)
+        return len(real)
 
     def _statistics(self, trainer: L.Trainer) -> tuple[float, bool, int, int]:
         """(mean return of the last ``window`` episodes, whether every window is full, episodes,

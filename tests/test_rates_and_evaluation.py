@@ -9,9 +9,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks import GreedyEvaluation, GymCollector
+from callbacks.episodes import EpisodeTracker
 from callbacks.greedy_evaluation import greedy_returns
 from callbacks.rates import transition_values
-from datamodules import ExperienceDataModule
+from datamodules import ExperienceDataModule, ReplayBuffer
 from lightning_modules import ActEnvAgent
 from scripts.play import play
 from tests.conftest import tiny_trainer
@@ -67,6 +68,38 @@ def test_collector_writes_discounted_rates_per_transition(num_envs):
         steps_left = torch.arange(len(episode["rate"]), 0, -1, dtype=torch.float64)
         expected = (1 - 0.95**steps_left).float()  # random CartPole play never hits 500 steps
         torch.testing.assert_close(episode["rate"], expected)
+
+
+@pytest.mark.parametrize("discount", [None, 0.9])
+def test_an_episode_longer_than_the_tracker_rows_is_rated_whole(discount):
+    buffer = ReplayBuffer(capacity=2_000, state_size=1)
+    scale = 600.0 if discount is None else 1.0
+    tracker = EpisodeTracker(num_envs=2, discount=discount, return_offset=0.0, return_scale=scale)
+    both, fell = np.arange(2), np.ones(2, dtype=bool)
+    for step in range(600):  # copy 0: one episode of 600 steps; copy 1: episodes of 7 steps
+        slots = buffer.add(
+            episode=tracker.episode_id.copy(),
+            prev_action=np.zeros(2, dtype=np.int64),
+            state=np.full((2, 1), step, dtype=np.float32),
+            action=np.zeros(2, dtype=np.int64),
+            next_state=np.zeros((2, 1), dtype=np.float32),
+            reward=np.ones(2),
+            terminated=np.zeros(2, dtype=bool),
+            truncated=np.zeros(2, dtype=bool),
+        )
+        tracker.record(both, slots, np.ones(2))
+        if step % 7 == 6:
+            tracker.finish(buffer, np.array([1]), fell, "test")
+    long_episode = int(tracker.episode_id[0])
+    returns, first_rates = tracker.finish(buffer, np.array([0]), fell, "test")
+    assert returns == [600.0]
+    assert tracker.episode_slots.shape[1] >= 600  # the rows grew past their first 256
+    mine = buffer.tensors["episode"] == long_episode
+    assert buffer.tensors["state"][mine, 0].tolist() == list(range(600))
+    steps_left = np.arange(600, 0, -1)
+    expected = np.ones(600) if discount is None else 1 - discount**steps_left
+    np.testing.assert_allclose(buffer.tensors["rate"][mine].numpy(), expected, rtol=1e-6)
+    assert first_rates == pytest.approx([expected[0]])
 
 
 def test_discount_outside_the_unit_interval_is_refused():

@@ -65,6 +65,16 @@ def test_ring_wraps_around_and_overwrites_the_oldest():
     assert buffer.tensors["rate"].tolist() == pytest.approx([1, 1, 1, 0.2, 0.2, 0.2, 1, 1])
 
 
+def test_an_episode_longer_than_the_ring_keeps_the_rates_of_its_latest_transitions():
+    buffer = ReplayBuffer(capacity=4, state_size=1)
+    slots = np.concatenate([add(buffer, episode=0, count=1, start=t) for t in range(6)])
+    assert slots.tolist() == [0, 1, 2, 3, 0, 1]
+    assert buffer.rate(0, slots, np.arange(6) / 10) == 6
+    # Slots 0 and 1 hold transitions 4 and 5 now, and carry their rates.
+    assert buffer.tensors["state"][:, 0].tolist() == [4, 5, 2, 3]
+    assert buffer.tensors["rate"].tolist() == pytest.approx([0.4, 0.5, 0.2, 0.3])
+
+
 def test_a_rewritten_slot_becomes_unrated_again():
     buffer = ReplayBuffer(capacity=4, state_size=1)
     buffer.rate(0, add(buffer, episode=0, count=4), 1.0)
