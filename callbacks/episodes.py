@@ -76,7 +76,7 @@ class EpisodeTracker:
             rates = self._rates(rates, env_id)
         # Episode by episode: E is a few, and a view of each one's slots costs less than
         # gathering them all.
-        for env, length, episode_rates in zip(envs.tolist(), lengths.tolist(), rates):
+        for env, length, episode_rates in zip(envs.tolist(), lengths.tolist(), rates, strict=True):
             slots = self.episode_slots[env, :length]
             buffer.rate(int(self.episode_id[env]), slots, episode_rates[:length])
             self.episode_id[env] = self.next_episode_id
