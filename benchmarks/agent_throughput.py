@@ -9,7 +9,9 @@ training iteration of batch 1,000 with four Adam steps):
              loop at episode end, np.random.choice resampled until every rate > 0, arrays
              built by list comprehension, the same networks, losses and four optimizers;
   lightning  ActEnvAgent under Trainer.fit with the GymCollector callback and the replay
-             IterableDataset, default logger and progress bar on (checkpointing off).
+             IterableDataset, default logger on, the progress bar redrawn every 50 iterations
+             as in configs/actenv_cartpole*.yaml (checkpointing off);
+  lightning_compiled  the same with ActEnvAgent(compile=True) (compiled in the warm-up).
 Collection only (random actions, no training), transitions per second for 1, 8 and 64
 environments: the GymCollector against raw gymnasium vector stepping of the same environments.
 Each case runs in a fresh process; timings start after ``--warmup`` iterations.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from common import peak_rss_mb, run_in_subprocess
 
-CASES = ("reference", "lightning")
+CASES = ("reference", "lightning", "lightning_compiled")
 NUM_ENVS = (1, 8, 64)
 
 
@@ -117,8 +119,9 @@ def run_reference(args) -> float:
     return args.iterations / (time.perf_counter() - start)
 
 
-def run_lightning(args) -> float:
+def run_lightning(args, compile: bool) -> float:
     import lightning as L
+    from lightning.pytorch.callbacks import TQDMProgressBar
 
     from callbacks import GymCollector
     from datamodules import ExperienceDataModule
@@ -139,10 +142,11 @@ def run_lightning(args) -> float:
         max_steps=total,
         max_epochs=-1,
         enable_checkpointing=False,
-        callbacks=[collector, timer],
+        callbacks=[collector, timer, TQDMProgressBar(refresh_rate=50)],  # as the configs
         default_root_dir="runs/benchmarks",
     )
-    trainer.fit(ActEnvAgent(), datamodule=ExperienceDataModule(batch_size=args.batch_size))
+    agent = ActEnvAgent(compile=compile)
+    trainer.fit(agent, datamodule=ExperienceDataModule(batch_size=args.batch_size))
     return args.iterations / (getattr(timer, f"t{total}") - getattr(timer, f"t{args.warmup}"))
 
 
@@ -186,7 +190,10 @@ def run_case(args) -> dict:
     torch.manual_seed(0)
     if args.case == "collection":
         return {"collection": run_collection(args), "peak_rss_mb": peak_rss_mb()}
-    speed = run_reference(args) if args.case == "reference" else run_lightning(args)
+    if args.case == "reference":
+        speed = run_reference(args)
+    else:
+        speed = run_lightning(args, compile=args.case == "lightning_compiled")
     return {"steps_per_s": speed, "peak_rss_mb": peak_rss_mb()}
 
 

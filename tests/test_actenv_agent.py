@@ -226,8 +226,18 @@ def test_build_refuses_other_sizes():
         agent.build(6, 3)
 
 
-def test_greedy_actions_are_the_argmax_of_act_logits():
-    agent = ActEnvAgent(state_size=4, action_size=2)
+@pytest.mark.parametrize("batchnorm_training", [False, True])
+def test_greedy_actions_are_the_argmax_of_act_logits(batchnorm_training):
+    torch.manual_seed(0)
+    agent = ActEnvAgent(state_size=4, action_size=2, batchnorm_training=batchnorm_training)
+    with torch.no_grad():  # running statistics other than the initial ones
+        agent.act.encode_norm.running_mean.uniform_(-2, 2)
     states, prev = torch.randn(9, 4), torch.randint(2, (9,))
-    logits, _ = agent.act.eval()(states, prev)
-    assert torch.equal(agent.greedy_actions(states, prev), logits.argmax(1))
+    logits, _ = agent.act.eval()(states, prev)  # BatchNorm on its running statistics
+    agent.act.train()
+    before = agent.act.encode_norm.running_mean.clone()
+    for rows in (slice(0, 1), slice(None)):
+        greedy = agent.greedy_actions(states[rows], prev[rows])
+        assert torch.equal(greedy, logits[rows].argmax(1))
+    assert agent.act.training and agent.act.encode_norm.training == batchnorm_training
+    assert torch.equal(agent.act.encode_norm.running_mean, before)

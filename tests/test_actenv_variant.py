@@ -114,3 +114,25 @@ def test_solved_variant_optimizer_scopes(tmp_path):
         assert (recorded is None) == (wanted is None)
         if wanted is not None:
             torch.testing.assert_close(recorded, wanted)
+
+
+@pytest.mark.parametrize("options", [{}, SOLVED], ids=["seed", "solved"])
+def test_compiled_stages_train_as_the_eager_ones(options, tmp_path):
+    from torch._dynamo.utils import counters
+
+    batch, weights = make_batch(), {}
+    for compile in (False, True):
+        torch.manual_seed(0)
+        agent = ActEnvAgent(state_size=4, action_size=2, compile=compile, **options)
+        start = snapshot(agent)
+        trainer = tiny_trainer(tmp_path / str(compile), max_steps=3)
+        counters.clear()
+        trainer.fit(agent, datamodule=OneBatch(batch))
+        weights[compile] = snapshot(agent)
+        assert counters["stats"]["unique_graphs"] == (2 if compile else 0)  # one per stage
+    for name in ("act", "env"):
+        assert not all(
+            torch.equal(a, b) for a, b in zip(start[name], weights[True][name], strict=True)
+        )
+        for eager, compiled in zip(weights[False][name], weights[True][name], strict=True):
+            torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)

@@ -50,7 +50,7 @@ def test_agent_benchmark_measures_training_and_collection(tmp_path):
         "--repeats=1",
         "--threads=1",
     )
-    for case in ("reference", "lightning"):
+    for case in ("reference", "lightning", "lightning_compiled"):
         assert results[case][0]["steps_per_s"] > 0
     collection = results["collection"][0]["collection"]
     assert set(collection) == {"1", "8", "64"}
