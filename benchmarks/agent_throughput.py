@@ -9,8 +9,8 @@ training iteration of batch 1,000 with four Adam steps):
              loop at episode end, np.random.choice resampled until every rate > 0, arrays
              built by list comprehension, the same networks, losses and four optimizers;
   lightning  ActEnvAgent under Trainer.fit with the GymCollector callback and the replay
-             IterableDataset, default logger on, the progress bar redrawn every 50 iterations
-             as in configs/actenv_cartpole*.yaml (checkpointing off);
+             IterableDataset, default logger on, the progress bar as configs/actenv_cartpole.yaml
+             draws it (every 50 iterations), checkpointing off;
   lightning_compiled  the same with ActEnvAgent(compile=True) (compiled in the warm-up).
 Collection only (random actions, no training), transitions per second for 1, 8 and 64
 environments: the GymCollector against raw gymnasium vector stepping of the same environments.
@@ -26,7 +26,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from common import peak_rss_mb, run_in_subprocess
+from common import configured_progress_bar, peak_rss_mb, run_in_subprocess
 
 CASES = ("reference", "lightning", "lightning_compiled")
 NUM_ENVS = (1, 8, 64)
@@ -121,7 +121,6 @@ def run_reference(args) -> float:
 
 def run_lightning(args, compile: bool) -> float:
     import lightning as L
-    from lightning.pytorch.callbacks import TQDMProgressBar
 
     from callbacks import GymCollector
     from datamodules import ExperienceDataModule
@@ -142,7 +141,7 @@ def run_lightning(args, compile: bool) -> float:
         max_steps=total,
         max_epochs=-1,
         enable_checkpointing=False,
-        callbacks=[collector, timer, TQDMProgressBar(refresh_rate=50)],  # as the configs
+        callbacks=[collector, timer, configured_progress_bar("actenv_cartpole")],
         default_root_dir="runs/benchmarks",
     )
     agent = ActEnvAgent(compile=compile)

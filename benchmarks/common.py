@@ -1,10 +1,14 @@
-"""What both benchmark scripts share: one case per fresh process, and its peak memory."""
+"""What both benchmark scripts share: one case per fresh process, its peak memory, and the
+progress bar an experiment's config sets."""
 
 import json
 import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def run_in_subprocess(script: str, options: dict) -> dict:
@@ -22,3 +26,16 @@ def run_in_subprocess(script: str, options: dict) -> dict:
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def configured_progress_bar(config: str):
+    """The TQDMProgressBar of ``configs/<config>.yaml`` (its refresh rate), else Lightning's
+    default one, so that a benchmark's Lightning run draws its bar as the experiment does."""
+    import yaml
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    callbacks = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())["trainer"]["callbacks"]
+    for callback in callbacks:
+        if callback["class_path"].endswith(".TQDMProgressBar"):
+            return TQDMProgressBar(**callback.get("init_args", {}))
+    return TQDMProgressBar()

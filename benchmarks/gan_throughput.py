@@ -9,7 +9,8 @@ For each variant, three cases run the same networks, losses, optimizers and batc
              shuffling DataLoader, 2x - 1 in the loop, zero_grad/backward/step for D then G,
              torch.optim.Adam with PyTorch's default implementation;
   lightning  the project's LightningModule under Trainer.fit with MNISTDataModule, the Trainer's
-             default logger and progress bar on (checkpointing off, as the loops do none);
+             default logger on, the progress bar drawn as configs/<variant>.yaml draws it
+             (checkpointing off, as the loops do none);
   fast_loop  a plain loop over the same in-memory uint8 batches the DataModule serves and with
              the module's own (fused) Adam, which isolates Lightning's own overhead.
 Each case runs in a fresh process (so peak memory is its own), the cases alternate over the
@@ -24,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import peak_rss_mb, run_in_subprocess
+from common import configured_progress_bar, peak_rss_mb, run_in_subprocess
 
 CASES = ("reference", "lightning", "fast_loop")
 VARIANTS = ("gan", "lsgan", "dcgan", "wgan_gp")
@@ -135,7 +136,7 @@ def run_lightning(variant: str, data_dir: str, total: int, warmup: int, accelera
         max_epochs=-1,
         enable_checkpointing=False,
         limit_val_batches=0,
-        callbacks=[timer],
+        callbacks=[timer, configured_progress_bar(variant)],
         default_root_dir="runs/benchmarks",
     )
     datamodule = MNISTDataModule(data_dir, download=False)

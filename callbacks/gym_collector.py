@@ -190,7 +190,7 @@ class GymCollector(L.Callback):
         """One vector step with ``actions`` (N,); returns how many transitions it stored."""
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         stepped = ~self.autoresetting  # envs whose step was a transition, not a reset
-        real = np.flatnonzero(stepped)
+        real = stepped.nonzero()[0]
         reward = rewards.take(real)
         slots = self.buffer.add(  # take(): a gather without the cost of fancy indexing
             episode=self.tracker.episode_id.take(real),
@@ -209,7 +209,7 @@ class GymCollector(L.Callback):
         self.autoresetting = ended
         num_ended = int(np.count_nonzero(ended))
         if num_ended:
-            envs = np.flatnonzero(ended)
+            envs = ended.nonzero()[0]
             returns, rates = self.tracker.finish(self.buffer, envs, terminated, self.env_id)
             if training:  # prefill episodes only fill the buffer
                 self.episodes += num_ended

@@ -68,3 +68,12 @@ def test_agent_profile_names_the_training_step(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "actenv.py" in result.stdout and "(training_step)" in result.stdout
+
+
+def test_lightning_cases_draw_the_progress_bar_as_the_experiment_configs_do(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from common import configured_progress_bar
+
+    assert configured_progress_bar("gan").refresh_rate == 10
+    assert configured_progress_bar("actenv_cartpole").refresh_rate == 50
+    assert configured_progress_bar("dcgan").refresh_rate == 1  # Lightning's default
