@@ -29,13 +29,10 @@ def peak_rss_mb() -> float:
 
 
 def configured_progress_bar(config: str):
-    """The TQDMProgressBar of ``configs/<config>.yaml`` (its refresh rate), else Lightning's
-    default one, so that a benchmark's Lightning run draws its bar as the experiment does."""
+    """A TQDMProgressBar that redraws as ``configs/<config>.yaml`` has it redrawn (its
+    ``progress_bar_refresh_rate``; else after every iteration, as Lightning's default bar)."""
     import yaml
     from lightning.pytorch.callbacks import TQDMProgressBar
 
-    callbacks = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())["trainer"]["callbacks"]
-    for callback in callbacks:
-        if callback["class_path"].endswith(".TQDMProgressBar"):
-            return TQDMProgressBar(**callback.get("init_args", {}))
-    return TQDMProgressBar()
+    settings = yaml.safe_load((CONFIGS / f"{config}.yaml").read_text())
+    return TQDMProgressBar(refresh_rate=settings.get("progress_bar_refresh_rate") or 1)

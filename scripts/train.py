@@ -6,6 +6,10 @@ their optimizers as ``OptimizerCallable`` arguments, so ``auto_configure_optimiz
 What it adds to LightningCLI:
 - a ``wandb:`` section (``--config configs/logger/wandb.yaml``) that adds a W&B logger beside
   the experiment's CSV logger, in the same run folder, with the full resolved config;
+- ``progress_bar_refresh_rate: N`` redraws the progress bar every N iterations (Lightning's
+  default bar redraws after each one, ~0.3 ms: a few percent of a small model's iteration),
+  without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
+  still works;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
 - a checkpoint that is unreadable or of another module stops the run before anything is loaded.
 """
@@ -14,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import yaml
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
@@ -50,6 +55,12 @@ class DuetCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(WandbOptions, "wandb")
+        parser.add_argument(
+            "--progress_bar_refresh_rate",
+            type=int | None,
+            default=None,
+            help="Redraw the progress bar every N training iterations (default: every one).",
+        )
 
     def parse_arguments(self, parser, args) -> None:
         super().parse_arguments(parser, args)
@@ -66,6 +77,7 @@ class DuetCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         options = config["wandb"]
         if options.enabled:
             run_id = (self.resume_checkpoint or {}).get("wandb_run_id")
@@ -81,6 +93,21 @@ class DuetCLI(LightningCLI):
                 logger.experiment.finish()
 
     after_fit = after_validate = after_test = after_predict = _finish_wandb
+
+
+def use_refresh_rate(trainer, refresh_rate: int | None) -> None:
+    """Replace the trainer's TQDM progress bar with one that redraws every ``refresh_rate``
+    iterations; nothing when the bar is off or no rate is given."""
+    if refresh_rate is None:
+        return
+    if refresh_rate < 1:
+        raise ValueError(
+            f"progress_bar_refresh_rate must be at least 1, got {refresh_rate}; to hide the bar, "
+            "set trainer.enable_progress_bar: false."
+        )
+    bar = trainer.progress_bar_callback
+    if isinstance(bar, TQDMProgressBar):
+        trainer.callbacks[trainer.callbacks.index(bar)] = TQDMProgressBar(refresh_rate)
 
 
 def resolve_last_checkpoint(config) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import ProgressBar
 
 from datamodules.idx import MNISTFilesError
 from scripts.train import cli_main
@@ -218,3 +219,30 @@ def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
     if with_final:
         final_state = cli.model.state_dict()
         assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in final_state.items())
+
+
+@pytest.mark.parametrize(
+    ("extra", "refresh_rate"),
+    [
+        ([], 10),
+        (["--progress_bar_refresh_rate=3"], 3),
+        (["--trainer.enable_progress_bar=false"], None),
+    ],
+)
+def test_progress_bar_redraws_at_the_configured_rate(extra, refresh_rate, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--config", str(REPO / "configs" / "gan.yaml"), *extra]
+    trainer = cli_main(args, run=False).trainer
+    bar = trainer.progress_bar_callback
+    assert (bar and bar.refresh_rate) == refresh_rate
+    bars = [c for c in trainer.callbacks if isinstance(c, ProgressBar)]
+    assert len(bars) == (refresh_rate is not None)  # replaced, not added
+
+
+def test_a_refresh_rate_below_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="progress_bar_refresh_rate must be at least 1"):
+        cli_main(
+            ["--config", str(REPO / "configs" / "gan.yaml"), "--progress_bar_refresh_rate=0"],
+            run=False,
+        )
