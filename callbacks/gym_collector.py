@@ -226,10 +226,10 @@ class GymCollector(L.Callback):
         transitions collected), over all processes, so that all log the same figures and stop
         together."""
         stats = [sum(self.recent_returns), len(self.recent_returns), self.episodes, self.env_steps]
-        stats = torch.tensor(stats, dtype=torch.float64)
-        if trainer.world_size > 1:
-            stats = trainer.strategy.reduce(stats, reduce_op="sum")
-        total_return, count, episodes, env_steps = stats.tolist()
+        if trainer.world_size > 1:  # a tensor only to reduce: it costs ~30 µs an iteration
+            stats = torch.tensor(stats, dtype=torch.float64)
+            stats = trainer.strategy.reduce(stats, reduce_op="sum").tolist()
+        total_return, count, episodes, env_steps = stats
         mean_return = total_return / count if count else float("nan")
         full_windows = count >= self.window * trainer.world_size
         return mean_return, full_windows, int(episodes), int(env_steps)
