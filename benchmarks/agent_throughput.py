@@ -150,7 +150,10 @@ def run_lightning(args, compile: bool) -> float:
 
 
 def run_collection(args) -> dict:
-    """Transitions per second, collector and raw vector stepping, for each number of envs."""
+    """Transitions per second, collector and raw vector stepping, for each number of envs.
+
+    The two alternate in chunks of a tenth of ``--collect-steps`` vector steps each, so that a
+    drift of the machine's speed within the measurement weighs on both alike."""
     from types import SimpleNamespace
 
     import gymnasium as gym
@@ -161,24 +164,33 @@ def run_collection(args) -> dict:
     from lightning_modules import ActEnvAgent
 
     figures = {}
+    chunk = max(1, args.collect_steps // 10)
     for num_envs in NUM_ENVS:
         rng = np.random.default_rng(0)
         envs = gym.make_vec("CartPole-v1", num_envs=num_envs)
         envs.reset(seed=0)
-        start = time.perf_counter()
-        for _ in range(args.collect_steps):
-            envs.step(rng.integers(2, size=num_envs))
-        raw = num_envs * args.collect_steps / (time.perf_counter() - start)
         collector = GymCollector(num_envs=num_envs, prefill_steps=0)
         data = ExperienceDataModule(capacity=100_000, batch_size=1_000)
         trainer = SimpleNamespace(
             datamodule=data, global_rank=0, log_dir=None, default_root_dir="."
         )
         collector.setup(trainer, ActEnvAgent(), "fit")
-        start, stored = time.perf_counter(), 0
-        for _ in range(args.collect_steps):
-            stored += collector.step(collector.rng.integers(2, size=num_envs), training=False)
-        figures[num_envs] = {"raw": raw, "collector": stored / (time.perf_counter() - start)}
+        raw_seconds = collector_seconds = 0.0
+        stored = 0
+        for _ in range(0, args.collect_steps, chunk):
+            start = time.perf_counter()
+            for _ in range(chunk):
+                envs.step(rng.integers(2, size=num_envs))
+            raw_seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(chunk):
+                stored += collector.step(collector.rng.integers(2, size=num_envs), training=False)
+            collector_seconds += time.perf_counter() - start
+        steps = chunk * len(range(0, args.collect_steps, chunk))
+        figures[num_envs] = {
+            "raw": num_envs * steps / raw_seconds,
+            "collector": stored / collector_seconds,
+        }
     return figures
 
 
