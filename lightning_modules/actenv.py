@@ -116,10 +116,10 @@ class ActEnvAgent(L.LightningModule):
             follow_env_q reads.
         compile: ``torch.compile`` each stage's forward passes and losses, and so their
             backward passes (default False). The networks are small enough that per-operation
-            overhead is most of an iteration; compiled, an iteration at batch 1,000 on 2 CPU
-            threads took 15% less (BENCHMARKS.md). Costs a compilation at the first iteration
-            (~10–30 s; on CPU it needs a C++ compiler). The updates are the same up to float
-            rounding.
+            overhead is most of an iteration; compiled, the update alone ran 15–35% faster on 2
+            CPU threads, whole training runs 1–20% (BENCHMARKS.md). Costs a compilation at the
+            first iteration (~10–30 s; on CPU it needs a C++ compiler). The updates are the same
+            up to float rounding.
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
     """
 
