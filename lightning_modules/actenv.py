@@ -117,7 +117,7 @@ class ActEnvAgent(L.LightningModule):
         compile: ``torch.compile`` each stage's forward passes and losses, and so their
             backward passes (default False). The networks are small enough that per-operation
             overhead is most of an iteration; compiled, the update alone ran 15–35% faster on 2
-            CPU threads, whole training runs 1–20% (BENCHMARKS.md). Costs a compilation at the
+            CPU threads, whole training runs 1–27% (BENCHMARKS.md). Costs a compilation at the
             first iteration (~10–30 s; on CPU it needs a C++ compiler). The updates are the same
             up to float rounding.
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
