@@ -59,8 +59,8 @@ class EpisodeTracker:
     def finish(
         self, buffer: ReplayBuffer, envs: np.ndarray, terminated: np.ndarray, env_id: str
     ) -> tuple[list[float], list[float]]:
-        """Rate the ended episodes of copies ``envs`` (E,) in ``buffer`` and start new ones there;
-        ``terminated`` (N,) tells, per copy, a failure from a time limit's cut. Returns the
+        """Rate the ended episodes of copies ``envs`` (E,) in ``buffer`` and start new ones there.
+        ``terminated`` (N,), per copy: ended by failure, not cut off by a time limit. Returns the
         episodes' returns and the rate of each one's first transition (E floats each)."""
         lengths = self.episode_length.take(envs)
         returns = self.episode_return.take(envs)
