@@ -13,6 +13,7 @@ from callbacks.episode_plot import EpisodeHistory
 from callbacks.episodes import EpisodeTracker
 from callbacks.gym_checks import check_environment
 from datamodules.experience import ExperienceDataModule
+from datamodules.process_state import gather_processes, own_state
 
 
 def pickled(envs: gym.vector.VectorEnv) -> bytes:
@@ -260,12 +261,29 @@ class GymCollector(L.Callback):
     # ---- checkpoints -----------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        """Everything a resumed run needs to continue exactly: the environments themselves (their
+        """The environment id, and every process's collection state on process 0 (a collective
+        under DDP): each process explores its own environments with its own generator."""
+        return {
+            "env_id": self.env_id,  # also read by scripts/play.py
+            "processes": gather_processes(self.local_state_dict()),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["env_id"] != self.env_id:
+            raise ValueError(
+                f"The checkpoint's collector ran {state['env_id']}, this one runs {self.env_id}: "
+                "resume with the env_id the checkpoint was trained on."
+            )
+        local = own_state(state.get("processes", [state]))
+        if local is not None:  # else this process keeps the fresh environments of its setup
+            self.load_local_state_dict(local)
+
+    def local_state_dict(self) -> dict:
+        """Everything this process needs to continue exactly: the environments themselves (their
         physics state, random generators and time limits, pickled), the exploration generator and
         step counter, the episodes in progress, the return window and the history."""
         per_env = {name: torch.as_tensor(getattr(self, name)) for name in self._PER_ENV}
         return {
-            "env_id": self.env_id,  # also read by scripts/play.py
             "envs": pickled(self.envs) if self.envs is not None else None,
             "rng": self.rng.bit_generator.state,
             "training_steps": self.training_steps,
@@ -280,12 +298,7 @@ class GymCollector(L.Callback):
             "per_env": per_env,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        if state["env_id"] != self.env_id:
-            raise ValueError(
-                f"The checkpoint's collector ran {state['env_id']}, this one runs {self.env_id}: "
-                "resume with the env_id the checkpoint was trained on."
-            )
+    def load_local_state_dict(self, state: dict) -> None:
         if self.envs is not None:
             self.envs.close()
         self.envs = pickle.loads(state["envs"])  # a checkpoint is trusted like code

@@ -4,6 +4,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from datamodules.process_state import gather_processes, own_state
 from datamodules.replay import ReplayBuffer, ReplayDataset
 
 
@@ -11,14 +12,16 @@ class ExperienceDataModule(L.LightningDataModule):
     """Batches of rated transitions from a ReplayBuffer that a collector callback fills.
 
     The buffer is allocated by ``build_buffer(state_size)`` once the environment is known (the
-    GymCollector does this in its ``setup``). The buffer and the sampling generator travel in
-    checkpoints through ``state_dict``.
+    GymCollector does this in its ``setup``). Under DDP every process has its own buffer and its
+    own sampling generator (seeded with seed + rank); checkpoints carry those of every process
+    (``datamodules.process_state``).
 
     Args:
         capacity: transitions the buffer holds (seed: 100,000).
         batch_size: transitions per training batch (seed: 1,000).
         batches_per_epoch: training iterations per epoch; None for one endless epoch.
-        seed: seed of the batch sampling; None takes ``torch.initial_seed()``.
+        seed: seed of the batch sampling (process r uses seed + r); None takes
+            ``torch.initial_seed()``.
     """
 
     def __init__(
@@ -38,9 +41,16 @@ class ExperienceDataModule(L.LightningDataModule):
             )
         self.save_hyperparameters()
         self.buffer: ReplayBuffer | None = None
-        self.generator = torch.Generator()
-        self.generator.manual_seed(torch.initial_seed() if seed is None else seed)
+        self.seed = torch.initial_seed() if seed is None else seed
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self._seeded_for_rank = False
         self._pending_state: dict | None = None
+
+    def setup(self, stage: str) -> None:
+        # Once: a checkpoint loaded after set-up replaces the generator's state.
+        if not self._seeded_for_rank and self.trainer is not None:
+            self.generator.manual_seed(self.seed + self.trainer.global_rank)
+            self._seeded_for_rank = True
 
     def build_buffer(self, state_size: int) -> ReplayBuffer:
         if self.buffer is None or self.buffer.state_size != state_size:
@@ -62,12 +72,22 @@ class ExperienceDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=None, num_workers=0)  # batch_size=None: no collation
 
     def state_dict(self) -> dict:
+        """Every process's buffer and generator, on process 0 (a collective under DDP)."""
+        return {"processes": gather_processes(self.local_state_dict())}
+
+    def load_state_dict(self, state: dict) -> None:
+        local = own_state(state.get("processes", [state]))
+        if local is not None:  # else this process keeps its fresh buffer and generator
+            self.load_local_state_dict(local)
+
+    def local_state_dict(self) -> dict:
+        """This process's sampling generator and replay buffer."""
         state = {"generator": self.generator.get_state()}
         if self.buffer is not None:
             state["buffer"] = self.buffer.state_dict()
         return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_local_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         if "buffer" in state:
             if self.buffer is None:

@@ -15,6 +15,12 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
     run the same number of batches). ``state_dict`` records the epoch and how many batches of it
     were handed out; ``load_state_dict`` makes the next iteration continue from there.
     ``StatefulDataLoader`` saves and restores this state with the loader.
+
+    Because process r takes positions r, r + num_replicas, … of the permutation, the first k
+    batches of all processes together are exactly its first k·batch_size·num_replicas indices.
+    A state saved by another number of processes therefore continues after the same number of
+    images of the epoch (rounded down to a whole batch of every process: a few images may be
+    seen twice, none is skipped).
     """
 
     def __init__(
@@ -64,11 +70,15 @@ class ShuffledBatchSampler(Sampler[torch.Tensor]):
         self.batches_done = 0
 
     def state_dict(self) -> dict[str, int]:
-        return {"seed": self.seed, "epoch": self.epoch, "batches_done": self.batches_done}
+        return {
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "batches_done": self.batches_done,
+            "num_replicas": self.num_replicas,
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.seed, self.epoch, self.batches_done = (
-            state["seed"],
-            state["epoch"],
-            state["batches_done"],
-        )
+        self.seed, self.epoch = state["seed"], state["epoch"]
+        saved_replicas = state.get("num_replicas", self.num_replicas)
+        images_done = state["batches_done"] * self.batch_size * saved_replicas
+        self.batches_done = images_done // (self.batch_size * self.num_replicas)

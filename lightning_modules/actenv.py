@@ -17,12 +17,12 @@ from lightning_modules.actenv_losses import (
     follow_env_q_loss,
 )
 from lightning_modules.checkpoints import check_state_matches
+from lightning_modules.finite_guard import FiniteGuard
 from lightning_modules.networks.actenv import ActEnvNet
 from lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
-    raise_if_not_finite,
     record_module_class,
     step_uncounted,
 )
@@ -145,6 +145,7 @@ class ActEnvAgent(L.LightningModule):
         self.second_stage = torch.compile(second_stage_losses) if compile else second_stage_losses
         self.act: ActEnvNet | None = None
         self.env: ActEnvNet | None = None
+        self.finite_guard = FiniteGuard()
         if state_size is not None and action_size is not None:
             self.build(state_size, action_size)
 
@@ -167,6 +168,15 @@ class ActEnvAgent(L.LightningModule):
         )
         self.act = ActEnvNet(state_size, action_size, out_size=action_size, **options)
         self.env = ActEnvNet(state_size, action_size, out_size=state_size, **options)
+
+    def setup(self, stage: str) -> None:
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
+            raise ValueError(
+                "ActEnvAgent does not train with a float16 loss scaler (trainer.precision "
+                f"{self.trainer.precision}): each stage steps two optimizers from one backward "
+                "pass, and Lightning updates the scale after each step, so the second would be "
+                "unscaled wrongly. Use trainer.precision bf16-mixed or 32-true."
+            )
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer, Optimizer, Optimizer]:
         if self.act is None:
@@ -239,12 +249,16 @@ class ActEnvAgent(L.LightningModule):
             "train/a_loss2": a_loss2,
             "train/e_loss2": e_loss2,
         }
-        raise_if_not_finite(self, losses)
+        self.finite_guard.after_iteration(self, losses)
         if logging_due(self):
             self.log_dict(losses, batch_size=len(batch.action))
         return {name: loss.detach() for name, loss in losses.items()}
 
+    def on_train_end(self) -> None:
+        self.finite_guard.check(self)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.finite_guard.before_checkpoint(self, checkpoint)
         record_module_class(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

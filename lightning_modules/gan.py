@@ -8,16 +8,19 @@ from collections.abc import Iterable
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.checkpoints import check_state_matches
+from lightning_modules.finite_guard import FiniteGuard
 from lightning_modules.gan_losses import (
     bce_discriminator_loss,
     bce_generator_loss,
     ls_discriminator_loss,
     ls_generator_loss,
+    noise_seed,
     sample_noise,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
@@ -25,7 +28,6 @@ from lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
-    raise_if_not_finite,
     record_module_class,
     step_uncounted,
 )
@@ -86,7 +88,7 @@ class GAN(L.LightningModule):
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.rng: torch.Generator | None = None  # noise and other draws of training
-        self._rng_state: Tensor | None = None  # from a checkpoint, until `rng` exists
+        self.finite_guard = FiniteGuard()
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         return (
@@ -95,10 +97,13 @@ class GAN(L.LightningModule):
         )
 
     def on_fit_start(self) -> None:
-        # Each process draws its own noise (seed + rank), from a generator that checkpoints carry.
-        self.rng = torch.Generator(self.device).manual_seed(torch.initial_seed() + self.global_rank)
-        if self._rng_state is not None:
-            self.rng.set_state(self._rng_state)
+        self.rng = torch.Generator(self.device)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Each process and iteration draws from its own stream, a function of (seed, rank,
+        # iteration): processes differ, and a resumed run continues exactly on any device.
+        seed = noise_seed(torch.initial_seed(), self.global_rank, self.trainer.global_step)
+        self.rng.manual_seed(seed)
 
     def noise(self, batch_size: int) -> Tensor:
         return sample_noise(batch_size, self.noise_dim, generator=self.rng, device=self.device)
@@ -138,7 +143,7 @@ class GAN(L.LightningModule):
             g_loss = self.generator_step(g_optimizer, len(real))
 
         losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
-        raise_if_not_finite(self, losses)
+        self.finite_guard.after_iteration(self, losses)
         if logging_due(self):
             self.log_dict(losses, prog_bar=True)
             self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
@@ -159,14 +164,21 @@ class GAN(L.LightningModule):
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)
 
+    def on_train_end(self) -> None:
+        self.finite_guard.check(self)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.finite_guard.before_checkpoint(self, checkpoint)
         record_module_class(self, checkpoint)
-        if self.rng is not None:
-            checkpoint["rng_state"] = self.rng.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_state_matches(self, checkpoint)
-        self._rng_state = checkpoint.get("rng_state")
+        if "rng_state" in checkpoint:
+            rank_zero_warn(
+                "This checkpoint, from an earlier duet, carries a noise generator state; noise now "
+                "comes from (seed, process, iteration), so the resumed run draws other noise than "
+                "the original would have. Everything else resumes exactly."
+            )
 
 
 class LSGAN(GAN):

@@ -4,6 +4,7 @@
 (B, 1) or (B,). Every loss is a scalar averaged over the minibatch.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -14,6 +15,14 @@ def sample_noise(
 ) -> Tensor:
     """Uniform noise in (-1, 1) of shape (batch_size, dim)."""
     return torch.rand(batch_size, dim, generator=generator, device=device) * 2 - 1
+
+
+def noise_seed(seed: int, rank: int, iteration: int) -> int:
+    """The seed of the random draws (noise, interpolation weights) of one process in one
+    training iteration: a well-mixed 64-bit function of the three, so that every process and
+    every iteration has its own stream, and a resumed run draws what an uninterrupted one would
+    on any device (no generator state to carry between CPU and GPU)."""
+    return int(np.random.SeedSequence([seed, rank, iteration]).generate_state(1, np.uint64)[0])
 
 
 def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:

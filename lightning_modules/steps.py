@@ -4,9 +4,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 import lightning as L
-import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from torch import Tensor, nn
+from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 
@@ -64,28 +63,6 @@ def logging_due(module: L.LightningModule) -> bool:
     of a small model's iteration. Metrics stay on the progress bar until the next logged step.
     """
     return module.trainer._logger_connector.should_update_logs  # Lightning's own rule
-
-
-def raise_if_not_finite(module: L.LightningModule, losses: dict[str, Tensor]) -> None:
-    """Stop training with a clear message when a loss is NaN or infinite.
-
-    Raising (rather than ``trainer.should_stop``) keeps ModelCheckpoint from writing the broken
-    weights, so the last checkpoint on disk stays the last good one.
-    """
-    losses = {name: loss.detach() for name, loss in losses.items()}
-    finite = bool(torch.isfinite(torch.stack(list(losses.values()))).all())
-    # Decided together, so that no process waits in a collective for one that has stopped.
-    if module.trainer.strategy.reduce_boolean_decision(finite, all=True):
-        return
-    bad = {name: loss.item() for name, loss in losses.items() if not torch.isfinite(loss)}
-    bad = bad or "a loss of another process"
-    trainer = module.trainer
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none saved yet"
-    raise FloatingPointError(
-        f"{bad} at training iteration {trainer.global_step} (epoch {trainer.current_epoch}). "
-        f"Training stopped; the last good checkpoint is: {checkpoint}. Lower the learning rates "
-        "or resume from that checkpoint with another seed."
-    )
 
 
 def record_module_class(module: L.LightningModule, checkpoint: dict) -> None:

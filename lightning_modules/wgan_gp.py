@@ -18,7 +18,6 @@ from lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
-    raise_if_not_finite,
 )
 
 
@@ -74,7 +73,10 @@ class WGANGP(GAN):
             fake = self.generator(self.noise(len(real))).detach()
             d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1)
             mix = torch.rand(len(real), generator=self.rng, device=self.device)  # (B,)
-            penalty = gradient_penalty(self.discriminator, real, fake, mix)
+            # In float32 under mixed precision: the penalty differentiates a gradient norm near
+            # 1, which float16 would round and a loss scaler would not protect.
+            with torch.autocast(self.device.type, enabled=False):
+                penalty = gradient_penalty(self.discriminator, real.float(), fake.float(), mix)
             wasserstein = d_real.mean() - d_fake.mean()  # the critic's estimate of W(real, fake)
             d_loss = self.discriminator_loss(d_real, d_fake) + self.penalty_weight * penalty
             critic_optimizer.zero_grad(set_to_none=True)
@@ -90,7 +92,7 @@ class WGANGP(GAN):
             if self.latest_g_loss is not None:  # whether or not this iteration stepped G
                 losses["train/g_loss"] = self.latest_g_loss
 
-        raise_if_not_finite(self, losses)
+        self.finite_guard.after_iteration(self, losses)
         if logging_due(self):
             self.log_dict(losses, prog_bar=True)
             self.log_dict(

@@ -97,9 +97,10 @@ def test_agent_resumed_mid_epoch_ends_identical(tmp_path):
     for ours, theirs in zip(whole.optimizers, resumed.optimizers, strict=True):
         assert_same_tensors(ours.state_dict(), theirs.state_dict(), "optimizer")
     # The replay buffer (contents, write position, ratings) and the sampling generator.
-    assert_same_tensors(data.state_dict(), resumed_data.state_dict(), "datamodule")
+    assert_same_tensors(data.local_state_dict(), resumed_data.local_state_dict(), "datamodule")
     # Episodes, exploration counter, return window, the environments' own state.
-    whole_state, resumed_state = whole_collector.state_dict(), resumed_collector.state_dict()
+    whole_state = whole_collector.local_state_dict()
+    resumed_state = resumed_collector.local_state_dict()
     assert whole_state.pop("envs") == resumed_state.pop("envs")
     assert_same_tensors(whole_state, resumed_state, "collector")
     assert rows[35:] == second_rows

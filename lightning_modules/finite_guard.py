@@ -1,0 +1,107 @@
+"""Stops training on NaN or infinite values without a host sync at every iteration, and keeps
+them out of checkpoints."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from lightning_modules.steps import logging_due
+
+
+def floating_tensors(state) -> Iterator[Tensor]:
+    """Every floating-point tensor in a nest of dicts, lists and tuples (a checkpoint's parts)."""
+    if isinstance(state, Tensor):
+        if state.is_floating_point():
+            yield state
+    elif isinstance(state, dict):
+        for value in state.values():
+            yield from floating_tensors(value)
+    elif isinstance(state, list | tuple):
+        for value in state:
+            yield from floating_tensors(value)
+
+
+def all_finite(tensors: list[Tensor]) -> bool:
+    """Whether every element of every tensor is finite; one host sync for all of them."""
+    if not tensors:
+        return True
+    return bool(torch.stack([t.isfinite().all().to(tensors[0].device) for t in tensors]).all())
+
+
+class FiniteGuard:
+    """A module's watch over its losses, weights and optimizer states.
+
+    ``after_iteration`` adds the iteration's losses to a running sum on the device: one NaN or
+    infinity makes the sum non-finite, and adding forces no sync. The sum is read (one sync and,
+    under DDP, one collective so that every process stops together) only on the iterations the
+    loggers write, where Lightning syncs anyway, before every checkpoint and when training ends.
+    A divergence is therefore reported up to ``log_every_n_steps`` iterations after it began.
+
+    ``before_checkpoint`` refuses to let a checkpoint be written unless its weights and optimizer
+    states are finite too: a step can break the weights although the losses that led to it were
+    finite. So every checkpoint on disk is finite, and the error names the newest one.
+    """
+
+    def __init__(self) -> None:
+        self.loss_sum: Tensor | None = None  # losses since the last check, on the device
+        self.latest: dict[str, Tensor] = {}
+        self.checked_iteration = 0  # every loss up to this iteration was finite
+        self.saved_iteration: int | None = None  # of the newest checkpoint that passed
+
+    def after_iteration(self, module: L.LightningModule, losses: dict[str, Tensor]) -> None:
+        self.latest = {name: loss.detach() for name, loss in losses.items()}
+        total = sum(self.latest.values())
+        self.loss_sum = total if self.loss_sum is None else self.loss_sum + total
+        if logging_due(module):
+            self.check(module)
+
+    def check(self, module: L.LightningModule) -> None:
+        """Raise FloatingPointError on every process if a loss of any process was not finite."""
+        finite = self.loss_sum is None or bool(torch.isfinite(self.loss_sum))
+        self._decide(module, finite, self._loss_problem)
+        self.loss_sum = None
+        self.checked_iteration = module.trainer.global_step
+
+    def before_checkpoint(self, module: L.LightningModule, checkpoint: dict) -> None:
+        """Raise FloatingPointError, so that nothing is written, unless the losses so far and the
+        checkpoint's weights and optimizer states are all finite."""
+        self.check(module)
+        parts = (checkpoint["state_dict"], checkpoint.get("optimizer_states", []))
+        weights_finite = all_finite(list(floating_tensors(parts)))
+        step = checkpoint["global_step"]
+        problem = f"The weights or optimizer states became NaN or infinite by iteration {step}"
+        self._decide(module, weights_finite, lambda: problem)
+        self.saved_iteration = checkpoint["global_step"]
+
+    def _loss_problem(self) -> str:
+        values = ", ".join(f"{name}={float(value):.4g}" for name, value in self.latest.items())
+        return (
+            f"A loss became NaN or infinite after iteration {self.checked_iteration} "
+            f"(this process's latest: {values})"
+        )
+
+    def _decide(self, module: L.LightningModule, finite: bool, problem: Callable[[], str]) -> None:
+        trainer = module.trainer
+        # Decided together, so that no process waits in a collective for one that has stopped.
+        if trainer.strategy.reduce_boolean_decision(finite, all=True):
+            return
+        problem = "A value of another process became NaN or infinite" if finite else problem()
+        raise FloatingPointError(
+            f"{problem}; training stopped at iteration {trainer.global_step} "
+            f"(epoch {trainer.current_epoch}). {self._newest_checkpoint(trainer)} Lower the "
+            "learning rates, or resume from that checkpoint with another seed_everything."
+        )
+
+    def _newest_checkpoint(self, trainer: L.Trainer) -> str:
+        if self.saved_iteration is None:
+            return "No checkpoint of this run was written yet."
+        callback = trainer.checkpoint_callback
+        last = getattr(callback, "last_model_path", "")
+        where = last if last and Path(last).is_file() else getattr(callback, "dirpath", None)
+        return (
+            f"No checkpoint holds non-finite values; the newest, of iteration "
+            f"{self.saved_iteration}, is {where}."
+        )
