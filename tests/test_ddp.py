@@ -1,4 +1,4 @@
-"""Two-process CPU DDP (gloo) through the real CLI: the ranks' weights must stay identical."""
+"""Two-process CPU DDP (gloo) through the real CLI; resumed runs are in test_ddp_resume.py."""
 
 import os
 import subprocess
@@ -11,8 +11,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_ddp(tmp_path: Path, config: str, callbacks_yaml: str, *overrides: str) -> list[dict]:
+def launch_ddp(
+    tmp_path: Path, config: str, callbacks_yaml: str, *overrides: str
+) -> tuple[list[dict], str]:
+    """Two gloo processes of ``scripts/train.py fit``: what each saved in ``tmp_path/ranks``
+    (``callbacks_yaml`` formats ``{out}`` as that folder), and the run's standard error."""
     extra = tmp_path / "callbacks.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     extra.write_text(callbacks_yaml.format(out=tmp_path / "ranks"))
     command = [
         sys.executable,
@@ -36,7 +41,12 @@ def run_ddp(tmp_path: Path, config: str, callbacks_yaml: str, *overrides: str) -
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return [torch.load(tmp_path / "ranks" / f"rank{rank}.pt") for rank in (0, 1)]
+    ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    return ranks, result.stderr
+
+
+def run_ddp(tmp_path: Path, config: str, callbacks_yaml: str, *overrides: str) -> list[dict]:
+    return launch_ddp(tmp_path, config, callbacks_yaml, *overrides)[0]
 
 
 SAVE_RANKS = """
@@ -45,21 +55,6 @@ trainer:
     - class_path: tests.ddp_helpers.SaveRankState
       init_args: {{dirpath: {out}}}
 """
-
-
-def test_gan_ranks_stay_identical(tmp_path, mnist_dir):
-    rank0, rank1 = run_ddp(
-        tmp_path,
-        "gan.yaml",
-        SAVE_RANKS,
-        f"--data.data_dir={mnist_dir}",
-        "--data.batch_size=16",
-        "--trainer.max_steps=4",
-    )
-    assert rank0["world_size"] == 2 and rank0["global_step"] == rank1["global_step"] == 4
-    assert rank0["state"].keys() == rank1["state"].keys()
-    for name, value in rank0["state"].items():
-        assert torch.equal(value, rank1["state"][name]), name
 
 
 def test_dcgan_parameters_stay_identical(tmp_path, mnist_dir):
@@ -78,30 +73,6 @@ def test_dcgan_parameters_stay_identical(tmp_path, mnist_dir):
         assert torch.equal(rank0["state"][name], rank1["state"][name]), name
     # BatchNorm statistics come from each process's own batch; DDP re-broadcasts rank 0's at
     # every step (sync_batchnorm, GPU only in PyTorch, would make them equal throughout).
-
-
-def test_agent_ranks_stay_identical_and_stop_together(tmp_path):
-    callbacks = (
-        SAVE_RANKS
-        + """    - class_path: callbacks.GymCollector
-      init_args: {{prefill_steps: 300, stop_mean_return: null, max_episodes: 6}}
-"""
-    )
-    rank0, rank1 = run_ddp(
-        tmp_path,
-        "actenv_cartpole.yaml",
-        callbacks,
-        "--data.batch_size=64",
-        "--trainer.max_steps=400",
-    )
-    # Both stop at the same iteration: after 6 episodes counted over both processes.
-    assert rank0["global_step"] == rank1["global_step"] < 400
-    # Episode statistics are reduced over the processes: both log the same figures.
-    for name in ("episode/mean_return_100", "episode/count"):
-        assert rank0["metrics"][name] == rank1["metrics"][name], name
-    assert rank0["metrics"]["episode/count"] >= 6
-    for name, value in rank0["state"].items():
-        assert torch.equal(value, rank1["state"][name]), name
 
 
 def test_python_trainer_with_lightnings_sampler_gets_a_clear_error(mnist_dir):

@@ -210,3 +210,33 @@ def test_every_epoch_of_a_fit_trains_on_all_its_batches(mnist_dir, tmp_path):
     assert trainer.global_step == 3 * 15
     epochs = [model.seen[i * 15 : (i + 1) * 15] for i in range(3)]
     assert epochs[0] != epochs[1] != epochs[2]
+
+
+@pytest.mark.parametrize(("saved_replicas", "replicas"), [(2, 1), (1, 2), (2, 4)])
+def test_a_position_saved_by_other_processes_continues_after_the_same_images(
+    saved_replicas, replicas
+):
+    """k batches on each of the saved processes cover the permutation's first k·B·saved indices;
+    the new processes serve the rest of that epoch, each index at most once."""
+    from datamodules import ShuffledBatchSampler
+
+    def sampler(num_replicas, rank):
+        return ShuffledBatchSampler(96, 4, True, seed=3, num_replicas=num_replicas, rank=rank)
+
+    seen = []
+    for rank in range(saved_replicas):
+        saved = sampler(saved_replicas, rank)
+        batches = iter(saved)
+        seen += [next(batches) for _ in range(4)]
+    state = saved.state_dict()  # the same on every process
+    rest = []
+    for rank in range(replicas):
+        resumed = sampler(replicas, rank)
+        resumed.load_state_dict(state)
+        assert resumed.batches_done == 4 * saved_replicas // replicas
+        rest += list(resumed)
+    served = torch.cat(seen + rest)
+    permutation = torch.randperm(96, generator=torch.Generator().manual_seed(3))
+    assert sorted(served.tolist()) == list(range(96))  # nothing skipped, nothing repeated
+    first = permutation[: 16 * saved_replicas]
+    assert torch.equal(torch.cat(seen).sort().values, first.sort().values)

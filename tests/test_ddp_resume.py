@@ -1,0 +1,196 @@
+"""Two-process DDP runs resumed from their checkpoints: every process continues its own state
+exactly, and the processes draw, sample and collect differently, before and after the resume."""
+
+import pickle
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from callbacks import GymCollector
+from datamodules import ExperienceDataModule
+from lightning_modules import ActEnvAgent
+from scripts.train import cli_main
+from tests.conftest import tiny_trainer, write_mnist
+from tests.ddp_helpers import RecordRank
+from tests.test_ddp import REPO, launch_ddp
+from tests.test_resume import assert_same_tensors
+
+RECORD_AND_SAVE = """
+trainer:
+  callbacks:
+    - class_path: tests.ddp_helpers.RecordRank
+      init_args: {{dirpath: {out}}}
+    - class_path: callbacks.SaveFinalCheckpoint
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args:
+        {{dirpath: {out}/ckpt, every_n_train_steps: 5, save_top_k: -1, filename: "{{step}}"}}
+"""
+COLLECTOR = """    - class_path: callbacks.GymCollector
+      init_args: {{prefill_steps: 200, stop_mean_return: null, max_episodes: null,
+                   max_env_steps: 520}}
+"""
+AGENT_OVERRIDES = ("--data.capacity=1000", "--data.batch_size=32")
+
+
+@pytest.fixture(scope="module")
+def gan_runs(tmp_path_factory):
+    """A 2-process GAN run of 10 iterations (checkpoint at 5, mid-epoch: 8 batches an epoch per
+    process), and the same run resumed from that checkpoint."""
+    root = tmp_path_factory.mktemp("gan_ddp")
+    data = write_mnist(root / "mnist")
+    common = ("--data.batch_size=16", f"--data.data_dir={data}", "--trainer.max_steps=10")
+    whole, _ = launch_ddp(root / "whole", "gan.yaml", RECORD_AND_SAVE, *common)
+    checkpoint = root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
+    resumed, _ = launch_ddp(
+        root / "resumed", "gan.yaml", RECORD_AND_SAVE, *common, f"--ckpt_path={checkpoint}"
+    )
+    return whole, resumed
+
+
+@pytest.fixture(scope="module")
+def agent_runs(tmp_path_factory):
+    """A 2-process agent run that stops when both processes together collected 520 transitions
+    (200 prefill each, then 2 an iteration: 60 iterations), and the same run resumed from its
+    checkpoint at iteration 5."""
+    root = tmp_path_factory.mktemp("agent_ddp")
+    config = RECORD_AND_SAVE + COLLECTOR
+    whole, _ = launch_ddp(root / "whole", "actenv_cartpole.yaml", config, *AGENT_OVERRIDES)
+    checkpoint = root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
+    resumed, _ = launch_ddp(
+        root / "resumed",
+        "actenv_cartpole.yaml",
+        config,
+        *AGENT_OVERRIDES,
+        f"--ckpt_path={checkpoint}",
+    )
+    return whole, resumed, checkpoint
+
+
+def assert_same_environments(first: bytes, second: bytes) -> None:
+    """Two pickled vector envs continue alike through 60 steps, episode ends and resets included
+    (their bytes may differ in how pickle shares equal objects)."""
+    first, second = pickle.loads(first), pickle.loads(second)
+    actions = np.random.default_rng(0).integers(2, size=(60, first.num_envs))
+    for action in actions:
+        for ours, theirs in zip(first.step(action), second.step(action), strict=True):
+            if not isinstance(ours, dict):
+                np.testing.assert_array_equal(ours, theirs)
+
+
+def assert_resumed_exactly(whole: list[dict], resumed: list[dict]) -> None:
+    for rank in (0, 1):
+        ours, theirs = whole[rank], resumed[rank]
+        assert ours["global_step"] == theirs["global_step"], rank
+        assert_same_tensors(ours["weights"], theirs["weights"], f"rank {rank} weights")
+        for first, second in zip(ours["optimizers"], theirs["optimizers"], strict=True):
+            assert_same_tensors(first, second, f"rank {rank} optimizer")
+        at_end, resumed_end = dict(ours["at_end"]), dict(theirs["at_end"])
+        if "collector" in at_end:
+            at_end["collector"] = dict(at_end["collector"])
+            resumed_end["collector"] = dict(resumed_end["collector"])
+            envs = at_end["collector"].pop("envs"), resumed_end["collector"].pop("envs")
+            assert_same_environments(*envs)
+        assert_same_tensors(at_end, resumed_end, f"rank {rank} own state")
+        # Every iteration after the resume drew, sampled and collected the same.
+        assert theirs["draws"] == {k: v for k, v in ours["draws"].items() if k >= 5}, rank
+
+
+def assert_ranks_differ(run: list[dict], names: tuple[str, ...]) -> None:
+    rank0, rank1 = run[0]["draws"], run[1]["draws"]
+    assert rank0.keys() == rank1.keys() and rank0
+    for step in rank0:
+        for name in names:
+            assert rank0[step][name] != rank1[step][name], (step, name)
+
+
+def test_gan_resumed_under_ddp_continues_every_process_exactly(gan_runs):
+    whole, resumed = gan_runs
+    assert whole[0]["global_step"] == 10
+    assert_resumed_exactly(whole, resumed)
+    assert_same_tensors(whole[0]["weights"], whole[1]["weights"], "weights across ranks")
+    # The data position: one shared permutation, the same count of batches on every process.
+    assert whole[0]["at_end"]["sampler"] == {
+        "seed": 0,
+        "epoch": 1,
+        "batches_done": 2,
+        "num_replicas": 2,
+    }
+
+
+def test_gan_processes_draw_different_noise_and_images_before_and_after_a_resume(gan_runs):
+    whole, resumed = gan_runs
+    assert_ranks_differ(whole, ("noise", "real"))  # iterations 0–9
+    assert_ranks_differ(resumed, ("noise", "real"))  # iterations 5–9, after the resume
+
+
+def test_agent_resumed_under_ddp_continues_every_process_exactly(agent_runs):
+    whole, resumed, _ = agent_runs
+    # Both processes stop at the same iteration: the transition budget counts all of them.
+    assert whole[0]["global_step"] == whole[1]["global_step"] == 60
+    assert_resumed_exactly(whole, resumed)
+    assert_same_tensors(whole[0]["weights"], whole[1]["weights"], "weights across ranks")
+    # Episode statistics are reduced over the processes: both log the same figures.
+    metrics = [rank["metrics"] for rank in whole]
+    assert metrics[0]["episode/count"] == metrics[1]["episode/count"] >= 2
+    assert metrics[0]["episode/mean_return_100"] == metrics[1]["episode/mean_return_100"]
+
+
+def test_agent_processes_collect_and_sample_differently_before_and_after_a_resume(agent_runs):
+    whole, resumed, _ = agent_runs
+    assert_ranks_differ(whole, ("obs", "a_loss"))
+    assert_ranks_differ(resumed, ("obs", "a_loss"))
+    for run in (whole, resumed):
+        buffers = [rank["at_end"]["data"]["buffer"]["tensors"]["state"] for rank in run]
+        assert not torch.equal(*buffers)
+
+
+def test_a_two_process_checkpoint_resumes_on_one_process(agent_runs, tmp_path):
+    """2 → 1: the one process continues process 0's state; process 1's is dropped, once said."""
+    _, _, checkpoint = agent_runs
+    saved = torch.load(checkpoint, weights_only=False)
+    collector = GymCollector(prefill_steps=200, stop_mean_return=None, max_episodes=None)
+    recorder = RecordRank(str(tmp_path / "ranks"))
+    trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder, collector])
+    data = ExperienceDataModule(capacity=1000, batch_size=32)
+    L.seed_everything(0, verbose=False)
+    with pytest.warns(UserWarning, match=r"state .* of 2 process\(es\), and this run has 1"):
+        trainer.fit(ActEnvAgent(), datamodule=data, ckpt_path=checkpoint)
+    rank0_collector = saved["callbacks"]["GymCollector"]["processes"][0]
+    restored = dict(recorder.at_start["collector"])
+    assert_same_environments(restored.pop("envs"), rank0_collector.pop("envs"))
+    assert_same_tensors(restored, rank0_collector, "collector")
+    rank0_data = saved["ExperienceDataModule"]["processes"][0]
+    assert_same_tensors(recorder.at_start["data"], rank0_data, "data")
+
+
+def test_a_one_process_checkpoint_resumes_on_two_processes(tmp_path):
+    """1 → 2: process 0 continues the saved state; process 1 starts fresh, seeded as process 1
+    (its own environments, an empty buffer that it prefills), and one warning says so."""
+    extra = tmp_path / "one.yaml"
+    extra.write_text((RECORD_AND_SAVE + COLLECTOR).format(out=tmp_path / "one"))
+    config = str(REPO / "configs" / "actenv_cartpole.yaml")
+    quiet = ("--trainer.logger=false", "--trainer.enable_progress_bar=false")
+    options = ("--trainer.max_steps=5", "--trainer.enable_model_summary=false", *quiet)
+    cli_main(["fit", "--config", config, "--config", str(extra), *options, *AGENT_OVERRIDES])
+    checkpoint = tmp_path / "one" / "ckpt" / "step=5.ckpt"
+    ranks, stderr = launch_ddp(
+        tmp_path / "two",
+        "actenv_cartpole.yaml",
+        RECORD_AND_SAVE + COLLECTOR,
+        *AGENT_OVERRIDES,
+        f"--ckpt_path={checkpoint}",
+        "--trainer.max_steps=8",
+    )
+    assert "of 1 process(es), and this run has 2" in stderr
+    saved = torch.load(checkpoint, weights_only=False)
+    saved_collector = dict(saved["callbacks"]["GymCollector"]["processes"][0])
+    restored = dict(ranks[0]["at_start"]["collector"])
+    assert_same_environments(restored.pop("envs"), saved_collector.pop("envs"))
+    assert_same_tensors(restored, saved_collector, "process 0's collector")
+    assert restored["env_steps"] == 205  # 200 prefill and 5 iterations
+    fresh = ranks[1]["at_start"]
+    assert fresh["collector"]["env_steps"] == 0 and fresh["data"]["buffer"]["size"] == 0
+    assert ranks[1]["at_end"]["data"]["buffer"]["size"] == 200 + 3  # prefilled, then 3 steps
+    assert_ranks_differ(ranks, ("obs", "a_loss"))
