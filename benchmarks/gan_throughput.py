@@ -2,7 +2,8 @@
 
     python benchmarks/gan_throughput.py --data-dir ../shared/data/mnist-offline \
         [--variants gan lsgan dcgan wgan_gp] [--iterations 300] [--repeats 3] [--threads 2] \
-        [--accelerator cpu|gpu] [--json FILE]
+        [--accelerator cpu|gpu] [--precision 32-true|bf16-mixed|16-mixed] \
+        [--cases reference lightning fast_loop] [--json FILE]
 
 For each variant, three cases run the same networks, losses, optimizers and batch size (128):
   reference  the specification's loop: torchvision MNIST with transforms.ToTensor() through a
@@ -13,6 +14,8 @@ For each variant, three cases run the same networks, losses, optimizers and batc
              (checkpointing off, as the loops do none);
   fast_loop  a plain loop over the same in-memory uint8 batches the DataModule serves and with
              the module's own (fused) Adam, which isolates Lightning's own overhead.
+``--precision`` sets the Lightning case's Trainer precision (the plain loops stay in float32);
+``--cases`` runs a subset, e.g. only ``lightning`` to compare precisions.
 Each case runs in a fresh process (so peak memory is its own), the cases alternate over the
 repeats, and iterations per second are timed after ``--warmup`` iterations. One iteration is one
 discriminator (critic) step on a batch and, for WGAN-GP, a generator step after every 5th.
@@ -117,7 +120,7 @@ def run_plain(variant: str, batches, total: int, warmup: int, device, literal: b
     raise RuntimeError("the batch stream ended")
 
 
-def run_lightning(variant: str, data_dir: str, total: int, warmup: int, accelerator: str) -> float:
+def run_lightning(variant, data_dir, total: int, warmup: int, accelerator, precision) -> float:
     import lightning as L
 
     from datamodules import MNISTDataModule
@@ -131,6 +134,7 @@ def run_lightning(variant: str, data_dir: str, total: int, warmup: int, accelera
     timer = Timer()
     trainer = L.Trainer(
         accelerator=accelerator,
+        precision=precision,
         devices=1,
         max_steps=total,
         max_epochs=-1,
@@ -160,7 +164,9 @@ def run_case(args) -> dict:
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     total = args.warmup + args.iterations
     if args.case == "lightning":
-        speed = run_lightning(args.variant, args.data_dir, total, args.warmup, args.accelerator)
+        speed = run_lightning(
+            args.variant, args.data_dir, total, args.warmup, args.accelerator, args.precision
+        )
     else:
         literal = args.case == "reference"
         batches = (reference_batches if literal else fast_batches)(args.data_dir, device)
@@ -169,7 +175,7 @@ def run_case(args) -> dict:
 
 
 def measure(args, variant: str, case: str) -> dict:
-    names = ("data_dir", "iterations", "warmup", "threads", "accelerator")
+    names = ("data_dir", "iterations", "warmup", "threads", "accelerator", "precision")
     options = {"case": case, "variant": variant, **{name: getattr(args, name) for name in names}}
     return run_in_subprocess(__file__, options)
 
@@ -181,10 +187,12 @@ def table(results: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant, cases in results.items():
-        speed = {
+        speed = {case: float("nan") for case in CASES} | {
             case: statistics.median(r["it_per_s"] for r in runs) for case, runs in cases.items()
         }
-        rss = {case: max(r["peak_rss_mb"] for r in runs) for case, runs in cases.items()}
+        rss = {case: float("nan") for case in CASES} | {
+            case: max(r["peak_rss_mb"] for r in runs) for case, runs in cases.items()
+        }
         lines.append(
             f"| {variant} | {speed['reference']:.1f} | {speed['lightning']:.1f} | "
             f"{speed['fast_loop']:.1f} | {speed['lightning'] / speed['reference']:.2f}× | "
@@ -205,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of each run")
     parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--precision", default="32-true", help="the Lightning case's precision")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
@@ -212,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.case:
         print(json.dumps(run_case(args)))
         return 0
-    results = {variant: {case: [] for case in CASES} for variant in args.variants}
+    results = {variant: {case: [] for case in args.cases} for variant in args.variants}
     for _ in range(args.repeats):
         for variant in args.variants:
-            for case in CASES:  # alternating, so slow drifts of the machine hit every case
+            for case in args.cases:  # alternating, so slow drifts of the machine hit every case
                 results[variant][case].append(measure(args, variant, case))
     print(table(results))
     if args.json:

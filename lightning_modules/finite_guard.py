@@ -61,7 +61,7 @@ class FiniteGuard:
     def check(self, module: L.LightningModule) -> None:
         """Raise FloatingPointError on every process if a loss of any process was not finite."""
         finite = self.loss_sum is None or bool(torch.isfinite(self.loss_sum))
-        self._decide(module, finite, self._loss_problem)
+        self._decide(module, finite, lambda: self._loss_problem(module.trainer.global_step))
         self.loss_sum = None
         self.checked_iteration = module.trainer.global_step
 
@@ -76,12 +76,11 @@ class FiniteGuard:
         self._decide(module, weights_finite, lambda: problem)
         self.saved_iteration = checkpoint["global_step"]
 
-    def _loss_problem(self) -> str:
+    def _loss_problem(self, step: int) -> str:
+        first = self.checked_iteration + 1
+        when = f"in iteration {step}" if first == step else f"between iterations {first} and {step}"
         values = ", ".join(f"{name}={float(value):.4g}" for name, value in self.latest.items())
-        return (
-            f"A loss became NaN or infinite after iteration {self.checked_iteration} "
-            f"(this process's latest: {values})"
-        )
+        return f"A loss became NaN or infinite {when} (this process's latest: {values})"
 
     def _decide(self, module: L.LightningModule, finite: bool, problem: Callable[[], str]) -> None:
         trainer = module.trainer

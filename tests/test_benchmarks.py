@@ -77,3 +77,28 @@ def test_lightning_cases_draw_the_progress_bar_as_the_experiment_configs_do(monk
     assert configured_progress_bar("gan").refresh_rate == 10
     assert configured_progress_bar("actenv_cartpole").refresh_rate == 50
     assert configured_progress_bar("dcgan").refresh_rate == 1  # Lightning's default
+
+
+def test_gan_benchmark_runs_a_chosen_case_in_a_chosen_precision(mnist_dir, tmp_path):
+    results = run(
+        "gan_throughput.py",
+        tmp_path,
+        f"--data-dir={mnist_dir}",
+        "--variants=gan",
+        "--cases=lightning",
+        "--precision=bf16-mixed",
+        "--iterations=2",
+        "--warmup=1",
+        "--repeats=1",
+        "--threads=1",
+    )
+    assert list(results["gan"]) == ["lightning"] and results["gan"]["lightning"][0]["it_per_s"] > 0
+
+
+def test_finite_check_benchmark_times_both_checks(tmp_path):
+    command = [sys.executable, str(REPO / "benchmarks" / "finite_check.py"), "--iterations=50"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    timings = json.loads(result.stdout.strip().splitlines()[-1])["us"]
+    assert set(timings) == {"every_iteration", "guard"} and min(timings.values()) > 0

@@ -33,7 +33,9 @@ def assert_same_tensors(first: dict, second: dict, what: str) -> None:
             assert value == second[name], f"{what}.{name}"
 
 
-def run(root, make_module, make_data, max_steps, extra=(), ckpt_path=None, save_every=None):
+def run(
+    root, make_module, make_data, max_steps, extra=(), ckpt_path=None, save_every=None, **options
+):
     L.seed_everything(0, verbose=False)  # every run starts as a fresh `duet fit` with seed 0
     recorder = LossRecorder()
     callbacks = [recorder, *extra]
@@ -42,7 +44,11 @@ def run(root, make_module, make_data, max_steps, extra=(), ckpt_path=None, save_
             ModelCheckpoint(root / "ckpt", every_n_train_steps=save_every, save_last=True)
         )
     trainer = tiny_trainer(
-        root, max_steps=max_steps, callbacks=callbacks, enable_checkpointing=bool(save_every)
+        root,
+        max_steps=max_steps,
+        callbacks=callbacks,
+        enable_checkpointing=bool(save_every),
+        **options,
     )
     module, data = make_module(), make_data()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
@@ -104,3 +110,28 @@ def test_agent_resumed_mid_epoch_ends_identical(tmp_path):
     assert whole_state.pop("envs") == resumed_state.pop("envs")
     assert_same_tensors(whole_state, resumed_state, "collector")
     assert rows[35:] == second_rows
+
+
+def test_a_checkpoint_with_a_gpu_noise_generator_state_resumes_and_samples_on_the_cpu(
+    mnist_dir, tmp_path
+):
+    """Earlier checkpoints carried the noise generator's state, whose size differs between a
+    CUDA generator (16 bytes: seed and offset) and a CPU one, so a GPU run could not resume on
+    the CPU. Noise now comes from (seed, process, iteration): nothing device-bound is stored."""
+    import pytest
+
+    from scripts.sample import main as sample
+
+    make_module = lambda: GAN(noise_dim=8)  # noqa: E731
+    make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731
+    run(tmp_path / "part", make_module, make_data, max_steps=4, save_every=4)
+    checkpoint = torch.load(tmp_path / "part" / "ckpt" / "last.ckpt", weights_only=True)
+    assert "rng_state" not in checkpoint
+    checkpoint["rng_state"] = torch.zeros(16, dtype=torch.uint8)  # as a CUDA generator's
+    legacy = tmp_path / "from_gpu.ckpt"
+    torch.save(checkpoint, legacy)
+    with pytest.warns(UserWarning, match="carries a noise generator state"):
+        resumed, *_ = run(tmp_path / "resumed", make_module, make_data, 6, ckpt_path=legacy)
+    assert resumed.global_step == 6
+    assert sample([str(legacy), "--num", "4", "--out", str(tmp_path / "s.pt")]) == 0
+    assert torch.load(tmp_path / "s.pt").isfinite().all()
