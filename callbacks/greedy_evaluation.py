@@ -5,6 +5,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from callbacks.direct_logging import log_to_loggers
 from callbacks.gym_collector import GymCollector
 
 
@@ -63,9 +64,7 @@ class GreedyEvaluation(L.Callback):
             "eval/greedy_min_return": float(returns.min()),
             "eval/env_steps": float(collector.env_steps),
         }
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics(metrics, step=trainer.global_step)
+        log_to_loggers(trainer, metrics)
 
     @staticmethod
     def _collector(trainer: L.Trainer) -> GymCollector:

@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from callbacks.direct_logging import log_to_loggers
 from callbacks.episode_plot import EpisodeHistory
 from callbacks.episodes import EpisodeTracker
 from callbacks.gym_checks import check_environment
@@ -248,11 +249,7 @@ class GymCollector(L.Callback):
             "episode/count": float(count),  # over all processes
             "episode/env_steps": float(self.env_steps),  # this process's, prefill included
         }
-        # Every episode goes to the loggers directly: self.log would keep only those that end
-        # on a log_every_n_steps boundary.
-        if module.trainer.is_global_zero:
-            for logger in module.trainer.loggers:
-                logger.log_metrics(metrics, step=module.trainer.global_step)
+        log_to_loggers(module.trainer, metrics)  # every episode, not only on log steps
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and len(self.history):

@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from callbacks.direct_logging import logger_step
 from lightning_modules.gan_losses import sample_noise
 
 
@@ -60,8 +61,8 @@ class SampleGrid(L.Callback):
         path = self.run_dir / "samples" / f"iter_{step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
-        for logger in trainer.loggers:
+        for logger in trainer.loggers:  # at the step of the iteration's losses
             if isinstance(logger, WandbLogger):
-                logger.log_image("samples", [grid], step=step)
+                logger.log_image("samples", [grid], step=logger_step(trainer))
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, step)
+                logger.experiment.add_image("samples", grid, logger_step(trainer))

@@ -111,6 +111,11 @@ class ReplayBuffer:
         of the whole buffer at every batch; after a few rounds it lists them after all.
         """
         rates = self.tensors["rate"]
+        if self.size == 0:
+            raise RuntimeError(
+                "The replay buffer is empty: nothing was collected before the first batch. "
+                "Prefill it (GymCollector.prefill_steps) so that some episodes end first."
+            )
         index = torch.randint(self.size, (batch_size,), generator=generator)
         unrated = rates.index_select(0, index) < 0  # index_select: half the cost of rates[index]
         for _ in range(_REDRAW_ROUNDS):
@@ -122,8 +127,9 @@ class ReplayBuffer:
             rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
             if len(rated) == 0:
                 raise RuntimeError(
-                    "The replay buffer holds no rated transition yet: no episode has ended. "
-                    "Prefill it with more steps (GymCollector.prefill_steps) before training."
+                    f"The replay buffer holds {self.size} transitions but none is rated yet: no "
+                    "episode has ended. Prefill it with more steps (GymCollector.prefill_steps) "
+                    "before training."
                 )
             redraw = torch.randint(len(rated), (int(unrated.sum()),), generator=generator)
             index[unrated] = rated[redraw]

@@ -103,3 +103,13 @@ class WGANGP(GAN):
                     "train/gradient_penalty": penalty,
                 }
             )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.latest_g_loss is not None:  # logged at every iteration until the next G step
+            checkpoint["latest_g_loss"] = self.latest_g_loss.detach().cpu()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        latest = checkpoint.get("latest_g_loss")
+        self.latest_g_loss = None if latest is None else latest.to(self.device)

@@ -26,7 +26,7 @@ def test_transitions_are_unrated_until_their_episode_ends():
     buffer = ReplayBuffer(capacity=10, state_size=2)
     slots = add(buffer, episode=0, count=3)
     assert len(buffer) == 3 and buffer.num_rated() == 0
-    with pytest.raises(RuntimeError, match="no rated transition"):
+    with pytest.raises(RuntimeError, match="holds 3 transitions but none is rated"):
         buffer.sample(4)
     assert buffer.rate(0, slots, 0.006) == 3
     assert torch.allclose(buffer.tensors["rate"][:3], torch.tensor(0.006))
@@ -157,3 +157,8 @@ def test_rejection_sampling_is_uniform_over_the_rated_transitions():
     assert counts[90:].sum() == 0
     # 1,000 expected per rated state; a standard deviation is ~31.
     assert counts[:90].min() > 850 and counts[:90].max() < 1_150
+
+
+def test_an_empty_buffer_says_so_before_drawing():
+    with pytest.raises(RuntimeError, match=r"replay buffer is empty.*prefill_steps"):
+        ReplayBuffer(capacity=10, state_size=2).sample(4)

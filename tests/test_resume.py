@@ -2,12 +2,13 @@
 weights, optimizer states and logged values as one that never stopped."""
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from callbacks import GymCollector
 from datamodules import ExperienceDataModule
-from lightning_modules import GAN, ActEnvAgent
+from lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -33,6 +34,9 @@ def assert_same_tensors(first: dict, second: dict, what: str) -> None:
             assert value == second[name], f"{what}.{name}"
 
 
+EVERY_STEP = {"log_every_n_steps": 1}  # every iteration's logged values are compared
+
+
 def run(
     root, make_module, make_data, max_steps, extra=(), ckpt_path=None, save_every=None, **options
 ):
@@ -55,20 +59,31 @@ def run(
     return trainer, module, data, recorder.rows
 
 
-def test_gan_resumed_mid_epoch_ends_identical(mnist_dir, tmp_path):
-    make_module = lambda: GAN(noise_dim=8, ema_decay=0.9)  # noqa: E731
+@pytest.mark.parametrize(
+    "make_module",
+    [
+        lambda: GAN(noise_dim=8, ema_decay=0.9),
+        lambda: DCGAN(noise_dim=8),
+        lambda: WGANGP(noise_dim=8, n_critic=4),  # its latest G loss is logged between G steps
+    ],
+    ids=["gan", "dcgan", "wgan_gp"],
+)
+def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731  15 batches an epoch
-    whole, module, _, rows = run(tmp_path / "whole", make_module, make_data, max_steps=20)
-    _, _, _, first_rows = run(tmp_path / "part", make_module, make_data, max_steps=8, save_every=8)
+    whole, module, _, rows = run(tmp_path / "whole", make_module, make_data, 20, **EVERY_STEP)
+    _, _, _, first_rows = run(
+        tmp_path / "part", make_module, make_data, max_steps=8, save_every=8, **EVERY_STEP
+    )
     checkpoint = tmp_path / "part" / "ckpt" / "last.ckpt"
     resumed, resumed_module, _, second_rows = run(
-        tmp_path / "resumed", make_module, make_data, max_steps=20, ckpt_path=checkpoint
+        tmp_path / "resumed", make_module, make_data, 20, ckpt_path=checkpoint, **EVERY_STEP
     )
     assert resumed.global_step == 20
     assert_same_tensors(module.state_dict(), resumed_module.state_dict(), "weights")
     for ours, theirs in zip(whole.optimizers, resumed.optimizers, strict=True):
         assert_same_tensors(ours.state_dict(), theirs.state_dict(), "optimizer")
     assert first_rows + second_rows == rows
+    assert all("train/g_loss" in row for row in second_rows)
 
 
 def test_agent_resumed_mid_epoch_ends_identical(tmp_path):
@@ -118,8 +133,6 @@ def test_a_checkpoint_with_a_gpu_noise_generator_state_resumes_and_samples_on_th
     """Earlier checkpoints carried the noise generator's state, whose size differs between a
     CUDA generator (16 bytes: seed and offset) and a CPU one, so a GPU run could not resume on
     the CPU. Noise now comes from (seed, process, iteration): nothing device-bound is stored."""
-    import pytest
-
     from scripts.sample import main as sample
 
     make_module = lambda: GAN(noise_dim=8)  # noqa: E731
