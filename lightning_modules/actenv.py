@@ -19,6 +19,7 @@ from lightning_modules.actenv_losses import (
 from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.finite_guard import FiniteGuard
 from lightning_modules.networks.actenv import ActEnvNet
+from lightning_modules.optimizer_settings import configured_settings, restore_configured_settings
 from lightning_modules.steps import (
     average_gradients,
     logging_due,
@@ -123,6 +124,8 @@ class ActEnvAgent(L.LightningModule):
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
     """
 
+    filled_in_at_setup = ("state_size", "action_size")  # by ``build``, from the environment
+
     def __init__(
         self,
         state_size: int | None = None,
@@ -177,6 +180,13 @@ class ActEnvAgent(L.LightningModule):
                 "pass, and Lightning updates the scale after each step, so the second would be "
                 "unscaled wrongly. Use trainer.precision bf16-mixed or 32-true."
             )
+
+    def on_fit_start(self) -> None:
+        self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
+
+    def on_train_start(self) -> None:  # after a resume restored the optimizers
+        names = [f"optimizer ({name})" for name in ("a_opt", "e_opt", "a_opt2", "e_opt2")]
+        restore_configured_settings(self.trainer.optimizers, self.optimizer_settings, names)
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer, Optimizer, Optimizer]:
         if self.act is None:

@@ -48,6 +48,28 @@ def check_module_class(checkpoint: dict, model_class_path: str, path: str | Path
         )
 
 
+def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path) -> None:
+    """Raise, naming each setting and both values, unless the module settings given for a run
+    from a checkpoint are the checkpoint's. A resumed run continues the checkpoint's module
+    (LightningCLI would put the checkpoint's hyperparameters in place of the given ones without a
+    word). Settings a module fills in itself (``filled_in_at_setup``, e.g. the agent's sizes taken
+    from the environment) may be left unset."""
+    saved = checkpoint.get("hyper_parameters") or {}
+    given = model_config.get("init_args") or {}
+    module_class = import_class(model_config.get("class_path", ""))
+    may_be_unset = getattr(module_class, "filled_in_at_setup", ())
+    differences = [
+        f"model.{name} is {given[name]!r} here but {saved[name]!r} in the checkpoint"
+        for name in sorted(set(given) & set(saved))
+        if given[name] != saved[name] and not (given[name] is None and name in may_be_unset)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{'; '.join(differences)} ({path}). A resumed run continues the checkpoint's "
+            "module: drop these options, or start a new run without --ckpt_path."
+        )
+
+
 def check_state_matches(module: L.LightningModule, checkpoint: dict) -> None:
     """Raise, naming the differences, unless the checkpoint's tensors fit the module's exactly."""
     ours = module.state_dict()

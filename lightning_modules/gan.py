@@ -24,6 +24,7 @@ from lightning_modules.gan_losses import (
     sample_noise,
 )
 from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
+from lightning_modules.optimizer_settings import configured_settings, restore_configured_settings
 from lightning_modules.steps import (
     average_gradients,
     logging_due,
@@ -98,6 +99,11 @@ class GAN(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.rng = torch.Generator(self.device)
+        self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
+
+    def on_train_start(self) -> None:  # after a resume restored the optimizers
+        names = ["discriminator_optimizer", "generator_optimizer"]
+        restore_configured_settings(self.trainer.optimizers, self.optimizer_settings, names)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # Each process and iteration draws from its own stream, a function of (seed, rank,

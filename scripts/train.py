@@ -11,7 +11,8 @@ What it adds to LightningCLI:
   without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
   still works;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
-- a checkpoint that is unreadable or of another module stops the run before anything is loaded.
+- a checkpoint that is unreadable, of another module, or given other module settings stops the
+  run before anything is loaded.
 """
 
 import warnings
@@ -22,7 +23,12 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
-from lightning_modules.checkpoints import CheckpointError, check_module_class, read_checkpoint
+from lightning_modules.checkpoints import (
+    CheckpointError,
+    check_module_class,
+    check_module_settings,
+    read_checkpoint,
+)
 from scripts.wandb_logging import WandbOptions, make_wandb_logger
 
 # ModelCheckpoint warns that manual-optimization checkpoints hold the weights after the step;
@@ -73,6 +79,7 @@ class DuetCLI(LightningCLI):
         if path and path not in ("last", "best", "hpc") and not path.startswith("registry"):
             self.resume_checkpoint = read_checkpoint(path)
             check_module_class(self.resume_checkpoint, config["model"]["class_path"], path)
+            check_module_settings(self.resume_checkpoint, config["model"].as_dict(), path)
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)

@@ -1,5 +1,7 @@
-"""W&B offline logging, resuming with --ckpt_path last, bad checkpoints, and SIGKILL."""
+"""W&B offline logging, resuming with --ckpt_path last, bad checkpoints, resumes that change
+settings, crashes and SIGKILL."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -7,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_modules.checkpoints import CheckpointError
 from scripts import wandb_logging
@@ -192,3 +196,75 @@ def test_sigkill_mid_training_leaves_a_loadable_last_checkpoint(mnist_dir, tmp_p
     assert killed_at >= 1
     cli = cli_main(gan_args(mnist_dir, f"--trainer.max_steps={killed_at + 2}", "--ckpt_path=last"))
     assert cli.trainer.global_step == killed_at + 2
+
+
+def test_a_resume_that_changes_a_module_setting_is_refused_naming_both(gan_checkpoint, mnist_dir):
+    args = gan_args(mnist_dir, f"--ckpt_path={gan_checkpoint}", "--model.init_args.noise_dim=64")
+    with pytest.raises(
+        CheckpointError, match=r"model\.noise_dim is 64 here but 96 in the checkpoint"
+    ):
+        cli_main(args)
+
+
+def test_a_resume_applies_and_names_a_changed_learning_rate(gan_checkpoint, mnist_dir, caplog):
+    lr = "--model.init_args.generator_optimizer.init_args.lr=1e-05"
+    with caplog.at_level(logging.INFO):
+        cli = cli_main(
+            gan_args(mnist_dir, f"--ckpt_path={gan_checkpoint}", lr, "--trainer.max_steps=3")
+        )
+    d_optimizer, g_optimizer = cli.trainer.optimizers
+    assert g_optimizer.param_groups[0]["lr"] == 1e-05
+    assert d_optimizer.param_groups[0]["lr"] == 1e-03
+    assert "generator_optimizer: lr 0.001 → 1e-05" in caplog.text
+    assert "discriminator_optimizer" not in caplog.text
+
+
+def test_an_unchanged_resume_keeps_the_settings_and_says_nothing(gan_checkpoint, mnist_dir, caplog):
+    with caplog.at_level(logging.INFO):
+        cli = cli_main(
+            gan_args(mnist_dir, f"--ckpt_path={gan_checkpoint}", "--trainer.max_steps=3")
+        )
+    assert [opt.param_groups[0]["lr"] for opt in cli.trainer.optimizers] == [1e-03, 1e-03]
+    assert "optimizer settings" not in caplog.text
+
+
+class FailsInIteration(L.Callback):
+    """Raises ``error`` at the start of iteration ``iteration`` (counting from 1)."""
+
+    def __init__(self, iteration: int, error: BaseException) -> None:
+        self.iteration, self.error = iteration, error
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step + 1 == self.iteration:
+            raise self.error
+
+
+def crash(mnist_dir, tmp_path, error):
+    from callbacks import CheckpointOnException
+    from lightning_modules import GAN
+    from tests.conftest import tiny_mnist, tiny_trainer
+
+    callbacks = [
+        CheckpointOnException(),
+        ModelCheckpoint(tmp_path / "ckpt", every_n_train_steps=100),
+    ]
+    callbacks.append(FailsInIteration(4, error))
+    trainer = tiny_trainer(tmp_path, max_steps=10, callbacks=callbacks, enable_checkpointing=True)
+    with pytest.raises(type(error)):
+        trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
+    return tmp_path / "ckpt" / "on_exception.ckpt"
+
+
+def test_a_crash_leaves_the_state_of_its_last_complete_iteration(mnist_dir, tmp_path, capsys):
+    saved = crash(mnist_dir, tmp_path, RuntimeError("a bug in iteration 4"))
+    assert torch.load(saved, weights_only=True)["global_step"] == 3
+    assert f"after iteration 3; its state is saved in {saved}" in capsys.readouterr().err
+
+
+def test_a_nan_leaves_no_crash_checkpoint(mnist_dir, tmp_path):
+    assert not crash(mnist_dir, tmp_path, FloatingPointError("nan")).exists()
+
+
+def test_every_experiment_config_saves_the_state_at_a_crash():
+    for config in sorted((REPO / "configs").glob("*.yaml")):
+        assert "callbacks.CheckpointOnException" in config.read_text(), config.name
