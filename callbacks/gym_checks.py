@@ -7,6 +7,10 @@ def check_environment(env_id: str) -> None:
     """Raise a clear error unless ``env_id`` is registered with Box states and Discrete actions."""
     try:
         env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as error:
+        raise ValueError(
+            f"{env_id} is registered, but it needs a package that is not installed: {error}"
+        ) from error
     except gym.error.Error as error:
         raise ValueError(
             f"Unknown Gymnasium environment '{env_id}': {error}. Registered ids are listed by "

@@ -26,6 +26,7 @@ from lightning_modules.quality import (
     load_classifier,
     to_uint8,
 )
+from scripts.errors import run_with_clear_errors
 from scripts.sample import load_generator_module
 
 
@@ -107,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_with_clear_errors(main))

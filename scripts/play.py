@@ -8,6 +8,7 @@ extras: ``pip install -e ".[render]"``.
 """
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 from lightning_modules import ActEnvAgent
 from lightning_modules.checkpoints import CheckpointError, load_duet_module
+from scripts.errors import run_with_clear_errors
 
 
 def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, dict]:
@@ -49,6 +51,11 @@ def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[flo
 def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
     if video_dir is None:
         return gym.make(env_id)
+    if importlib.util.find_spec("moviepy") is None:
+        raise ModuleNotFoundError(
+            "--video-dir records with moviepy, which is not installed: "
+            'pip install -e ".[render]" (or pip install moviepy).'
+        )
     env = gym.make(env_id, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)
 
@@ -83,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_with_clear_errors(main))

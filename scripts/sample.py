@@ -16,6 +16,7 @@ from torchvision.utils import make_grid, save_image
 from lightning_modules import GAN
 from lightning_modules.checkpoints import CheckpointError, load_duet_module
 from lightning_modules.gan_losses import sample_noise
+from scripts.errors import run_with_clear_errors
 
 
 def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
@@ -60,4 +61,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_with_clear_errors(main))

@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 
 from callbacks.episode_plot import plt
+from scripts.errors import run_with_clear_errors
 from scripts.play import load_agent, make_env, play, trained_env_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,4 +218,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_with_clear_errors(main))

@@ -15,6 +15,7 @@ What it adds to LightningCLI:
   run before anything is loaded.
 """
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lightning_modules.checkpoints import (
     check_module_settings,
     read_checkpoint,
 )
+from scripts.errors import run_with_clear_errors
 from scripts.wandb_logging import WandbOptions, make_wandb_logger
 
 # ModelCheckpoint warns that manual-optimization checkpoints hold the weights after the step;
@@ -158,7 +160,7 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
 
 
 def main() -> None:
-    cli_main()
+    sys.exit(run_with_clear_errors(cli_main))
 
 
 if __name__ == "__main__":

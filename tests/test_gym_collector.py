@@ -210,3 +210,16 @@ def _saved(state):
     torch.save(state, file)
     file.seek(0)
     return file
+
+
+def test_a_registered_environment_missing_a_package_names_the_install(monkeypatch):
+    import gymnasium as gym
+
+    def needs_box2d(env_id, **kwargs):
+        raise gym.error.DependencyNotInstalled(
+            'Box2D is not installed: pip install "gymnasium[box2d]"'
+        )
+
+    monkeypatch.setattr(gym, "make", needs_box2d)
+    with pytest.raises(ValueError, match=r"LunarLander-v3 is registered, but .*gymnasium\[box2d\]"):
+        GymCollector(env_id="LunarLander-v3")

@@ -56,3 +56,16 @@ def test_play_records_a_video_of_every_episode(agent_checkpoint, tmp_path, monke
     assert play.main([str(path), "--episodes", "2", "--video-dir", str(tmp_path / "videos")]) == 0
     videos = sorted(p.name for p in (tmp_path / "videos").iterdir())
     assert videos == ["rl-video-episode-0.mp4", "rl-video-episode-1.mp4"]
+
+
+def test_video_without_moviepy_names_the_extra_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    from scripts.play import make_env
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "moviepy" else find_spec(name)
+    )
+    with pytest.raises(ModuleNotFoundError, match=r'pip install -e "\.\[render\]"'):
+        make_env("CartPole-v1", tmp_path)

@@ -1,0 +1,53 @@
+"""Errors caused by configuration or input reach the user as one line; the traceback on request.
+
+duet raises its own errors with a message that names the setting, file or value and the fix.
+LightningCLI and jsonargparse wrap errors raised while they build modules and callbacks in long
+chains that end in a dump of the parsed namespace, which buries that message. The command-line
+entry points therefore print the first exception of the chain that duet itself raised as
+``error: MESSAGE`` and exit with status 1. Any other exception (a bug, in duet or elsewhere)
+keeps its full traceback, and ``DUET_DEBUG=1`` keeps it for all.
+"""
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+DUET_PACKAGES = tuple(
+    str(REPOSITORY / name) + os.sep
+    for name in ("lightning_modules", "datamodules", "callbacks", "scripts")
+)
+
+
+def raised_by_duet(exception: BaseException) -> bool:
+    """Whether the innermost frame of the exception's traceback is duet's own code."""
+    frames = traceback.extract_tb(exception.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(DUET_PACKAGES)
+
+
+def duet_error(exception: BaseException) -> BaseException | None:
+    """The first exception, from the outermost down its chain of causes, that duet raised."""
+    seen = set()
+    while exception is not None and id(exception) not in seen:
+        seen.add(id(exception))
+        if raised_by_duet(exception):
+            return exception
+        exception = exception.__cause__ or exception.__context__
+    return None
+
+
+def run_with_clear_errors(main: Callable[[], object]) -> int:
+    """Run ``main``; its exit status (0 unless it returns one), or 1 after one ``error:`` line
+    for a duet error."""
+    try:
+        status = main()
+    except Exception as exception:
+        error = duet_error(exception)
+        if error is None or os.environ.get("DUET_DEBUG"):
+            raise
+        message = " ".join(str(error).split())  # one line
+        print(f"error: {message}\n(set DUET_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return 1
+    return status if isinstance(status, int) else 0

@@ -1,0 +1,46 @@
+"""Configuration and input errors reach the user as one line; bugs keep their traceback."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from scripts.errors import run_with_clear_errors
+from scripts.train import cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = ["fit", "--config", str(REPO / "configs" / "actenv_cartpole.yaml")]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--trainer.callbacks.init_args.num_envs=0", "num_envs"),
+        ("--trainer.callbacks.init_args.env_id=Pendulum-v1", "needs a Discrete action space"),
+        ("--data.init_args.capacity=10", "data.capacity=10 is smaller than data.batch_size"),
+    ],
+)
+def test_an_error_while_the_cli_builds_the_run_is_one_line(option, message, capsys, monkeypatch):
+    monkeypatch.delenv("DUET_DEBUG", raising=False)
+    assert run_with_clear_errors(lambda: cli_main([*AGENT, option])) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2].startswith("error: ") and message in err[-2], err[-3:]
+    assert err[-1] == "(set DUET_DEBUG=1 for the full traceback)"
+    assert not any("Traceback" in line or "Namespace(" in line for line in err)
+
+
+def test_an_exception_raised_outside_duet_keeps_its_traceback():
+    with pytest.raises(RuntimeError, match=r"size mismatch|shapes cannot be multiplied"):
+        run_with_clear_errors(lambda: torch.zeros(2, 3) @ torch.zeros(2, 3))
+
+
+def test_duet_debug_keeps_the_traceback_of_duet_errors(monkeypatch):
+    monkeypatch.setenv("DUET_DEBUG", "1")
+    with pytest.raises(Exception, match="num_envs"):
+        run_with_clear_errors(
+            lambda: cli_main([*AGENT, "--trainer.callbacks.init_args.num_envs=0"])
+        )
+
+
+def test_the_scripts_exit_status_passes_through():
+    assert run_with_clear_errors(lambda: 2) == 2 and run_with_clear_errors(lambda: None) == 0
