@@ -7,6 +7,7 @@ import torch
 
 from callbacks.direct_logging import log_to_loggers
 from callbacks.gym_collector import GymCollector
+from datamodules import settings
 
 
 def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:
@@ -43,8 +44,8 @@ class GreedyEvaluation(L.Callback):
     """
 
     def __init__(self, every_n_train_steps: int = 2_500, episodes: int = 50, seed: int = 10_000):
-        if every_n_train_steps < 1 or episodes < 1:
-            raise ValueError("every_n_train_steps and episodes must be at least 1.")
+        settings.at_least("GreedyEvaluation", "every_n_train_steps", every_n_train_steps, 1)
+        settings.at_least("GreedyEvaluation", "episodes", episodes, 1)
         self.every_n_train_steps = every_n_train_steps
         self.episodes = episodes
         self.seed = seed
@@ -64,7 +65,7 @@ class GreedyEvaluation(L.Callback):
             "eval/greedy_min_return": float(returns.min()),
             "eval/env_steps": float(collector.env_steps),
         }
-        log_to_loggers(trainer, metrics)
+        log_to_loggers(trainer, metrics, iteration=trainer.global_step)  # after that iteration
 
     @staticmethod
     def _collector(trainer: L.Trainer) -> GymCollector:

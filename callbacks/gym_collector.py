@@ -12,7 +12,8 @@ import torch
 from callbacks.direct_logging import log_to_loggers
 from callbacks.episode_plot import EpisodeHistory
 from callbacks.episodes import EpisodeTracker
-from callbacks.gym_checks import check_environment
+from callbacks.gym_checks import check_environment, check_rate_range
+from datamodules import settings
 from datamodules.experience import ExperienceDataModule
 from datamodules.process_state import gather_processes, own_state
 
@@ -75,13 +76,25 @@ class GymCollector(L.Callback):
         window: int = 100,
         vectorization_mode: str | None = None,
     ) -> None:
-        if return_scale <= 0:
-            raise ValueError(f"return_scale must be positive, got {return_scale}.")
-        if num_envs < 1 or steps_per_iteration < 1 or window < 1:
-            raise ValueError("num_envs, steps_per_iteration and window must be at least 1.")
-        if discount is not None and not 0.0 < discount < 1.0:
-            raise ValueError(f"discount must lie in (0, 1) or be None, got {discount}.")
+        for name, value in (
+            ("num_envs", num_envs),
+            ("steps_per_iteration", steps_per_iteration),
+            ("window", window),
+        ):
+            settings.at_least("GymCollector", name, value, 1)
+        settings.at_least("GymCollector", "prefill_steps", prefill_steps, 0)
+        settings.between("GymCollector", "explore_start", explore_start, 0, 1)
+        settings.between("GymCollector", "explore_stop", explore_stop, 0, 1)
+        settings.at_least("GymCollector", "decay_rate", decay_rate, 0)
+        settings.positive("GymCollector", "return_scale", return_scale)
+        if discount is not None:
+            note = ", or null to rate by the episode's return"
+            settings.between("GymCollector", "discount", discount, 0, 1, closed=False, note=note)
+        settings.at_least("GymCollector", "max_episodes", max_episodes, 1, optional=True)
+        settings.at_least("GymCollector", "max_env_steps", max_env_steps, 1, optional=True)
         check_environment(env_id)
+        if discount is None:
+            check_rate_range(env_id, return_offset, return_scale)
         self.env_id = env_id
         self.num_envs = num_envs
         self.seed = seed
@@ -249,7 +262,9 @@ class GymCollector(L.Callback):
             "episode/count": float(count),  # over all processes
             "episode/env_steps": float(self.env_steps),  # this process's, prefill included
         }
-        log_to_loggers(module.trainer, metrics)  # every episode, not only on log steps
+        # Every episode, not only on log steps. It ended in the environment step that starts
+        # the iteration about to run.
+        log_to_loggers(module.trainer, metrics, iteration=module.trainer.global_step + 1)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and len(self.history):

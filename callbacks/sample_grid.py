@@ -9,6 +9,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from callbacks.direct_logging import logger_step
+from datamodules import settings
 from lightning_modules.gan_losses import sample_noise
 
 
@@ -24,8 +25,12 @@ class SampleGrid(L.Callback):
     def __init__(
         self, every_n_iterations: int = 250, num_samples: int = 64, nrow: int = 8, seed: int = 0
     ):
-        if every_n_iterations < 1 or num_samples < 1:
-            raise ValueError("every_n_iterations and num_samples must be at least 1.")
+        for name, value in (
+            ("every_n_iterations", every_n_iterations),
+            ("num_samples", num_samples),
+            ("nrow", nrow),
+        ):
+            settings.at_least("SampleGrid", name, value, 1)
         self.every_n_iterations = every_n_iterations
         self.num_samples = num_samples
         self.nrow = nrow
@@ -63,6 +68,6 @@ class SampleGrid(L.Callback):
         save_image(grid, path)
         for logger in trainer.loggers:  # at the step of the iteration's losses
             if isinstance(logger, WandbLogger):
-                logger.log_image("samples", [grid], step=logger_step(trainer))
+                logger.log_image("samples", [grid], step=logger_step(step))
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, logger_step(trainer))
+                logger.experiment.add_image("samples", grid, logger_step(step))

@@ -3,6 +3,7 @@
 import lightning as L
 import torch
 
+from datamodules import settings
 from lightning_modules.gan_losses import sample_noise
 from lightning_modules.quality import SampleQualityMetrics, load_classifier, to_uint8
 
@@ -26,10 +27,10 @@ class SampleQuality(L.Callback):
         kid_subset_size: int = 1_000,
         seed: int = 0,
     ) -> None:
-        if every_n_epochs < 1 or num_samples < 2 or batch_size < 1:
-            raise ValueError(
-                "every_n_epochs and batch_size must be at least 1, num_samples at least 2."
-            )
+        settings.at_least("SampleQuality", "every_n_epochs", every_n_epochs, 1)
+        settings.at_least("SampleQuality", "num_samples", num_samples, 2)
+        settings.at_least("SampleQuality", "batch_size", batch_size, 1)
+        settings.at_least("SampleQuality", "kid_subset_size", kid_subset_size, 2)
         self.classifier_checkpoint = classifier_checkpoint
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples

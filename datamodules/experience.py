@@ -4,6 +4,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from datamodules import settings
 from datamodules.process_state import gather_processes, own_state
 from datamodules.replay import ReplayBuffer, ReplayDataset
 
@@ -32,12 +33,13 @@ class ExperienceDataModule(L.LightningDataModule):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be at least 1, got {batch_size}.")
+        settings.at_least("ExperienceDataModule", "batch_size", batch_size, 1)
+        settings.at_least("ExperienceDataModule", "batches_per_epoch", batches_per_epoch, 1, True)
         if capacity < batch_size:
             raise ValueError(
-                f"data.capacity={capacity} is smaller than data.batch_size={batch_size}: the "
-                "replay buffer must hold at least one batch. Raise capacity or lower batch_size."
+                f"ExperienceDataModule capacity={capacity} is smaller than batch_size="
+                f"{batch_size}: the replay buffer must hold at least one batch. Raise capacity or "
+                "lower batch_size."
             )
         self.save_hyperparameters()
         self.buffer: ReplayBuffer | None = None

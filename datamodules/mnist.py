@@ -10,6 +10,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSample
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets import MNIST
 
+from datamodules import settings
 from datamodules.idx import (
     MNIST_FILES,
     MNISTFilesError,
@@ -82,6 +83,9 @@ class MNISTDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
+        settings.at_least("MNISTDataModule", "batch_size", batch_size, 1)
+        settings.at_least("MNISTDataModule", "val_size", val_size, 0)
+        settings.at_least("MNISTDataModule", "num_workers", num_workers, 0)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.train_set: InMemoryImages | None = None

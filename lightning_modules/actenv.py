@@ -8,6 +8,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 
+from datamodules import settings
 from datamodules.replay import Transitions
 from lightning_modules.actenv_losses import (
     act_loss,
@@ -141,6 +142,13 @@ class ActEnvAgent(L.LightningModule):
         optimizer: OptimizerCallable = seed_actenv_adam,
     ) -> None:
         super().__init__()
+        for name, value in (("state_size", state_size), ("action_size", action_size)):
+            settings.at_least("ActEnvAgent", name, value, 1, optional=True)
+        settings.at_least("ActEnvAgent", "hidden_size", hidden_size, 1)
+        settings.at_least("ActEnvAgent", "encode_width", encode_width, 1, optional=True)
+        settings.at_least("ActEnvAgent", "imitation_weight", imitation_weight, 0)
+        settings.at_least("ActEnvAgent", "q_matching_weight", q_matching_weight, 0)
+        settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
         self.save_hyperparameters(ignore=["optimizer"])
         self.automatic_optimization = False
         self.optimizer = optimizer

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torchmetrics.classification import MulticlassAccuracy
 
+from datamodules import settings
 from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.networks.lenet import LeNet
 from lightning_modules.steps import record_module_class
@@ -31,6 +32,10 @@ class MNISTClassifier(L.LightningModule):
         optimizer: OptimizerCallable = classifier_adam,
     ) -> None:
         super().__init__()
+        settings.at_least("MNISTClassifier", "feature_size", feature_size, 1)
+        valid = isinstance(dropout, int | float) and 0 <= dropout < 1
+        settings.require("MNISTClassifier", "dropout", dropout, valid, "in [0, 1)")
+        settings.learning_rates("MNISTClassifier", "optimizer", optimizer)
         self.save_hyperparameters(ignore=["optimizer"])
         self.network = LeNet(feature_size, dropout)
         self.optimizer = optimizer

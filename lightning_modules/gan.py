@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from datamodules import settings
 from lightning_modules.checkpoints import check_state_matches
 from lightning_modules.finite_guard import FiniteGuard
 from lightning_modules.gan_losses import (
@@ -71,10 +72,13 @@ class GAN(L.LightningModule):
         ema_decay: float | None = None,
     ) -> None:
         super().__init__()
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(
-                f"ema_decay must lie in (0, 1), got {ema_decay}; use null to turn EMA off."
-            )
+        owner = type(self).__name__
+        settings.at_least(owner, "noise_dim", noise_dim, 1)
+        if ema_decay is not None:
+            note = ", or null to turn EMA off"
+            settings.between(owner, "ema_decay", ema_decay, 0, 1, closed=False, note=note)
+        settings.learning_rates(owner, "generator_optimizer", generator_optimizer)
+        settings.learning_rates(owner, "discriminator_optimizer", discriminator_optimizer)
         self.save_hyperparameters(ignore=["generator_optimizer", "discriminator_optimizer"])
         self.automatic_optimization = False
         self.noise_dim = noise_dim

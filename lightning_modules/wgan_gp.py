@@ -7,6 +7,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 from torch.optim import Adam, Optimizer
 
+from datamodules import settings
 from lightning_modules.gan import GAN
 from lightning_modules.gan_losses import (
     gradient_penalty,
@@ -56,8 +57,8 @@ class WGANGP(GAN):
         discriminator_optimizer: OptimizerCallable = wgan_gp_adam,
         ema_decay: float | None = None,
     ) -> None:
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be at least 1, got {n_critic}.")
+        settings.at_least("WGANGP", "n_critic", n_critic, 1)
+        settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
         super().__init__(noise_dim, generator_optimizer, discriminator_optimizer, ema_decay)
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight

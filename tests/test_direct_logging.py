@@ -12,7 +12,7 @@ from tests.conftest import tiny_mnist, tiny_trainer
 
 class LogsIterationsDone(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        log_to_loggers(trainer, {"probe/iterations_done": trainer.global_step})
+        log_to_loggers(trainer, {"probe/iterations_done": trainer.global_step}, trainer.global_step)
 
 
 def test_directly_logged_values_share_the_step_of_their_iterations_losses(mnist_dir, tmp_path):

@@ -17,7 +17,7 @@ AGENT = ["fit", "--config", str(REPO / "configs" / "actenv_cartpole.yaml")]
     [
         ("--trainer.callbacks.init_args.num_envs=0", "num_envs"),
         ("--trainer.callbacks.init_args.env_id=Pendulum-v1", "needs a Discrete action space"),
-        ("--data.init_args.capacity=10", "data.capacity=10 is smaller than data.batch_size"),
+        ("--data.init_args.capacity=10", "capacity=10 is smaller than batch_size"),
     ],
 )
 def test_an_error_while_the_cli_builds_the_run_is_one_line(option, message, capsys, monkeypatch):

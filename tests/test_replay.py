@@ -132,9 +132,7 @@ def test_dataset_yields_an_epoch_of_batches_from_the_live_buffer():
 
 
 def test_datamodule_rejects_a_buffer_smaller_than_a_batch():
-    with pytest.raises(
-        ValueError, match=r"data\.capacity=500 is smaller than data\.batch_size=1000"
-    ):
+    with pytest.raises(ValueError, match=r"capacity=500 is smaller than batch_size=1000"):
         ExperienceDataModule(capacity=500, batch_size=1_000)
 
 

@@ -28,7 +28,8 @@ def test_sample_grid_writes_pngs_and_tensorboard_images(mnist_dir, tmp_path):
 
     events = EventAccumulator(str(tmp_path / "tb" / "version_0"))
     events.Reload()
-    assert [event.step for event in events.Images("samples")] == [2, 4, 5]
+    # At the logger steps of iterations 2, 4 and 5 (Lightning logs iteration k at step k − 1).
+    assert [event.step for event in events.Images("samples")] == [1, 3, 4]
 
 
 def test_sample_grid_noise_is_fixed_across_calls(mnist_dir, tmp_path):

@@ -1,0 +1,111 @@
+"""Every numeric setting of every public class is checked when the object is built: one message
+naming the class, the setting, the value and the allowed range."""
+
+import inspect
+
+import pytest
+import torch
+
+from callbacks import GreedyEvaluation, GymCollector, SampleGrid, SampleQuality
+from datamodules import ExperienceDataModule, MNISTDataModule
+from lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
+
+
+def adam(lr):
+    return lambda params: torch.optim.Adam(params, lr=lr)
+
+
+CASES = [
+    (GAN, "noise_dim", 0),
+    (GAN, "ema_decay", 1.0),
+    (GAN, "generator_optimizer", adam(0.0)),
+    (GAN, "discriminator_optimizer", adam(-1.0)),
+    (LSGAN, "noise_dim", -2),
+    (DCGAN, "ema_decay", 0.0),
+    (WGANGP, "n_critic", 0),
+    (WGANGP, "penalty_weight", -1.0),
+    (ActEnvAgent, "state_size", 0),
+    (ActEnvAgent, "action_size", 0),
+    (ActEnvAgent, "hidden_size", 0),
+    (ActEnvAgent, "encode_width", 0),
+    (ActEnvAgent, "imitation_weight", -0.5),
+    (ActEnvAgent, "q_matching_weight", -1.0),
+    (ActEnvAgent, "optimizer", adam(0.0)),
+    (MNISTClassifier, "feature_size", 0),
+    (MNISTClassifier, "dropout", 1.0),
+    (MNISTClassifier, "optimizer", adam(float("inf"))),
+    (MNISTDataModule, "batch_size", 0),
+    (MNISTDataModule, "val_size", -1),
+    (MNISTDataModule, "num_workers", -1),
+    (ExperienceDataModule, "batch_size", 0),
+    (ExperienceDataModule, "capacity", 10),
+    (ExperienceDataModule, "batches_per_epoch", 0),
+    (GymCollector, "num_envs", 0),
+    (GymCollector, "steps_per_iteration", 0),
+    (GymCollector, "window", 0),
+    (GymCollector, "prefill_steps", -1),
+    (GymCollector, "explore_start", 1.5),
+    (GymCollector, "explore_stop", -0.1),
+    (GymCollector, "decay_rate", -1e-4),
+    (GymCollector, "return_scale", 0.0),
+    (GymCollector, "return_scale", 20.0),  # CartPole's threshold of 475 would rate 23.75
+    (GymCollector, "return_offset", 600.0),  # and here −0.25
+    (GymCollector, "discount", 1.0),
+    (GymCollector, "max_episodes", 0),
+    (GymCollector, "max_env_steps", 0),
+    (GreedyEvaluation, "every_n_train_steps", 0),
+    (GreedyEvaluation, "episodes", 0),
+    (SampleGrid, "every_n_iterations", 0),
+    (SampleGrid, "num_samples", 0),
+    (SampleGrid, "nrow", 0),
+    (SampleQuality, "every_n_epochs", 0),
+    (SampleQuality, "num_samples", 1),
+    (SampleQuality, "batch_size", 0),
+    (SampleQuality, "kid_subset_size", 1),
+]
+# Numeric settings that take any value: seeds, and a threshold or offset without a range.
+ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return"}
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), CASES, ids=lambda x: getattr(x, "__name__", x))
+def test_an_out_of_range_setting_is_refused_by_name_when_built(cls, name, value):
+    with pytest.raises(ValueError) as error:
+        cls(**{name: value})
+    message = str(error.value)
+    assert cls.__name__ in message and name.split(".")[0] in message, message
+    assert "\n" not in message
+
+
+def numeric_settings(cls) -> set[str]:
+    numeric = ("int", "float", "OptimizerCallable", "Callable")
+    return {
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if any(kind in str(parameter.annotation) for kind in numeric) and name not in ANY_VALUE
+    }
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        GAN,
+        WGANGP,
+        ActEnvAgent,
+        MNISTClassifier,
+        MNISTDataModule,
+        ExperienceDataModule,
+        GymCollector,
+        GreedyEvaluation,
+        SampleGrid,
+        SampleQuality,
+    ],
+    ids=lambda cls: cls.__name__,
+)
+def test_every_numeric_setting_has_an_out_of_range_case(cls):
+    covered = {name for case_cls, name, _ in CASES if issubclass(cls, case_cls)}  # or inherited
+    assert numeric_settings(cls) <= covered | {"compile"}, numeric_settings(cls) - covered
+
+
+def test_the_defaults_are_in_range():
+    for cls in (GAN, WGANGP, ActEnvAgent, MNISTClassifier, ExperienceDataModule, GymCollector):
+        cls()
