@@ -123,6 +123,8 @@ class ActEnvAgent(L.LightningModule):
             first iteration (~10–30 s; on CPU it needs a C++ compiler). The updates are the same
             up to float rounding.
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
+        loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
+            ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
     """
 
     filled_in_at_setup = ("state_size", "action_size")  # by ``build``, from the environment
@@ -140,6 +142,7 @@ class ActEnvAgent(L.LightningModule):
         q_matching_weight: float = 1.0,
         compile: bool = False,
         optimizer: OptimizerCallable = seed_actenv_adam,
+        loss_limit: float | None = 1e6,
     ) -> None:
         super().__init__()
         for name, value in (("state_size", state_size), ("action_size", action_size)):
@@ -149,6 +152,8 @@ class ActEnvAgent(L.LightningModule):
         settings.at_least("ActEnvAgent", "imitation_weight", imitation_weight, 0)
         settings.at_least("ActEnvAgent", "q_matching_weight", q_matching_weight, 0)
         settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
+        if loss_limit is not None:
+            settings.positive("ActEnvAgent", "loss_limit", loss_limit)
         self.save_hyperparameters(ignore=["optimizer"])
         self.automatic_optimization = False
         self.optimizer = optimizer
@@ -156,7 +161,7 @@ class ActEnvAgent(L.LightningModule):
         self.second_stage = torch.compile(second_stage_losses) if compile else second_stage_losses
         self.act: ActEnvNet | None = None
         self.env: ActEnvNet | None = None
-        self.finite_guard = FiniteGuard()
+        self.finite_guard = FiniteGuard(loss_limit)
         if state_size is not None and action_size is not None:
             self.build(state_size, action_size)
 

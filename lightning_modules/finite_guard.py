@@ -1,6 +1,7 @@
 """Stops training on NaN or infinite values without a host sync at every iteration, and keeps
 them out of checkpoints."""
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,39 +33,53 @@ def all_finite(tensors: list[Tensor]) -> bool:
     return bool(torch.stack([t.isfinite().all().to(tensors[0].device) for t in tensors]).all())
 
 
+ELSEWHERE = (
+    "A loss, weight or optimizer state of another process became NaN or infinite, or a loss "
+    "exceeded loss_limit"
+)
+
+
 class FiniteGuard:
     """A module's watch over its losses, weights and optimizer states.
 
-    ``after_iteration`` adds the iteration's losses to a running sum on the device: one NaN or
-    infinity makes the sum non-finite, and adding forces no sync. The sum is read (one sync and,
+    ``after_iteration`` keeps the largest absolute loss since the last check on the device: a
+    NaN or infinity makes it non-finite, and keeping it forces no sync. It is read (one sync and,
     under DDP, one collective so that every process stops together) only on the iterations the
     loggers write, where Lightning syncs anyway, before every checkpoint and when training ends.
-    A divergence is therefore reported up to ``log_every_n_steps`` iterations after it began.
+    Training stops when it is not finite, or above ``loss_limit`` (None: no limit): a run whose
+    losses reach 1e22 is diverging although every number is finite. A divergence is therefore
+    reported up to ``log_every_n_steps`` iterations after it began.
 
     ``before_checkpoint`` refuses to let a checkpoint be written unless its weights and optimizer
     states are finite too: a step can break the weights although the losses that led to it were
     finite. So every checkpoint on disk is finite, and the error names the newest one.
     """
 
-    def __init__(self) -> None:
-        self.loss_sum: Tensor | None = None  # losses since the last check, on the device
+    def __init__(self, loss_limit: float | None = None) -> None:
+        self.loss_limit = loss_limit
+        self.largest: Tensor | None = None  # largest |loss| since the last check, on the device
         self.latest: dict[str, Tensor] = {}
-        self.checked_iteration = 0  # every loss up to this iteration was finite
+        self.checked_iteration = 0  # every loss up to this iteration was finite and in bounds
         self.saved_iteration: int | None = None  # of the newest checkpoint that passed
 
     def after_iteration(self, module: L.LightningModule, losses: dict[str, Tensor]) -> None:
         self.latest = {name: loss.detach() for name, loss in losses.items()}
-        total = sum(self.latest.values())
-        self.loss_sum = total if self.loss_sum is None else self.loss_sum + total
+        largest = torch.stack(list(self.latest.values())).abs().max()
+        self.largest = largest if self.largest is None else torch.maximum(self.largest, largest)
         if logging_due(module):
             self.check(module)
 
     def check(self, module: L.LightningModule) -> None:
-        """Raise FloatingPointError on every process if a loss of any process was not finite."""
-        finite = self.loss_sum is None or bool(torch.isfinite(self.loss_sum))
-        self._decide(module, finite, lambda: self._loss_problem(module.trainer.global_step))
-        self.loss_sum = None
-        self.checked_iteration = module.trainer.global_step
+        """Raise FloatingPointError on every process if a loss of any process was not finite or
+        above the limit."""
+        largest = 0.0 if self.largest is None else float(self.largest)
+        in_bounds = math.isfinite(largest) and (
+            self.loss_limit is None or largest <= self.loss_limit
+        )
+        step = module.trainer.global_step
+        self._decide(module, in_bounds, lambda: self._loss_problem(largest, step))
+        self.largest = None
+        self.checked_iteration = step
 
     def before_checkpoint(self, module: L.LightningModule, checkpoint: dict) -> None:
         """Raise FloatingPointError, so that nothing is written, unless the losses so far and the
@@ -77,20 +92,28 @@ class FiniteGuard:
         self._decide(module, weights_finite, lambda: problem)
         self.saved_iteration = checkpoint["global_step"]
 
-    def _loss_problem(self, step: int) -> str:
+    def _loss_problem(self, largest: float, step: int) -> str:
         first = self.checked_iteration + 1
         when = f"in iteration {step}" if first == step else f"between iterations {first} and {step}"
         values = ", ".join(f"{name}={float(value):.4g}" for name, value in self.latest.items())
-        return f"A loss became NaN or infinite {when} (this process's latest: {values})"
+        if math.isfinite(largest):
+            what = (
+                f"A loss reached {largest:.3g}, above loss_limit {self.loss_limit:g}, {when}: the "
+                "run is diverging (raise model.loss_limit, or set it to null, if such losses are "
+                "expected)"
+            )
+        else:
+            what = f"A loss became NaN or infinite {when}"
+        return f"{what} (this process's latest: {values})"
 
-    def _decide(self, module: L.LightningModule, finite: bool, problem: Callable[[], str]) -> None:
+    def _decide(self, module: L.LightningModule, good: bool, problem: Callable[[], str]) -> None:
         trainer = module.trainer
         # Decided together, so that no process waits in a collective for one that has stopped.
-        if trainer.strategy.reduce_boolean_decision(finite, all=True):
+        if trainer.strategy.reduce_boolean_decision(good, all=True):
             return
-        problem = "A value of another process became NaN or infinite" if finite else problem()
+        what = ELSEWHERE if good else problem()  # good here: the bad value was another process's
         raise FloatingPointError(
-            f"{problem}; training stopped at iteration {trainer.global_step} "
+            f"{what}; training stopped at iteration {trainer.global_step} "
             f"(epoch {trainer.current_epoch}). {self._newest_checkpoint(trainer)} Lower the "
             "learning rates, or resume from that checkpoint with another seed_everything."
         )

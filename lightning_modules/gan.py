@@ -57,6 +57,8 @@ class GAN(L.LightningModule):
             optimizer; default the seed's Adam(1e-3, betas=(0.5, 0.999)).
         ema_decay: if set, keep an exponential moving average of the generator's weights (and
             BatchNorm statistics) with this decay, used for sampling and evaluation.
+        loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
+            ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
     """
 
     generator_class: type[nn.Module] = MLPGenerator
@@ -70,10 +72,13 @@ class GAN(L.LightningModule):
         generator_optimizer: OptimizerCallable = seed_adam,
         discriminator_optimizer: OptimizerCallable = seed_adam,
         ema_decay: float | None = None,
+        loss_limit: float | None = 1e6,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
         settings.at_least(owner, "noise_dim", noise_dim, 1)
+        if loss_limit is not None:
+            settings.positive(owner, "loss_limit", loss_limit)
         if ema_decay is not None:
             note = ", or null to turn EMA off"
             settings.between(owner, "ema_decay", ema_decay, 0, 1, closed=False, note=note)
@@ -93,7 +98,7 @@ class GAN(L.LightningModule):
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.rng: torch.Generator | None = None  # noise and other draws of training
-        self.finite_guard = FiniteGuard()
+        self.finite_guard = FiniteGuard(loss_limit)
 
     def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
         return (

@@ -56,10 +56,13 @@ class WGANGP(GAN):
         generator_optimizer: OptimizerCallable = wgan_gp_adam,
         discriminator_optimizer: OptimizerCallable = wgan_gp_adam,
         ema_decay: float | None = None,
+        loss_limit: float | None = 1e6,
     ) -> None:
         settings.at_least("WGANGP", "n_critic", n_critic, 1)
         settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
-        super().__init__(noise_dim, generator_optimizer, discriminator_optimizer, ema_decay)
+        super().__init__(
+            noise_dim, generator_optimizer, discriminator_optimizer, ema_decay, loss_limit
+        )
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
         self.latest_g_loss: Tensor | None = None

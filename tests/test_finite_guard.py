@@ -11,13 +11,15 @@ from tests.conftest import tiny_mnist, tiny_trainer
 
 
 class BreaksAt(GAN):
-    """A GAN whose discriminator loss is NaN in iteration ``broken`` (counting from 0)."""
+    """A GAN whose discriminator loss is multiplied by ``factor`` (NaN by default) in iteration
+    ``broken`` (counting from 0)."""
 
     broken = 2
+    factor = float("nan")
 
     def discriminator_loss(self, real, fake):
         loss = super().discriminator_loss(real, fake)
-        return loss * float("nan") if self.trainer.global_step == self.broken else loss
+        return loss * self.factor if self.trainer.global_step == self.broken else loss
 
 
 def fit(tmp_path, module, mnist_dir, every_n_train_steps=None, **options):
@@ -89,7 +91,7 @@ def test_a_diverging_learning_rate_leaves_only_finite_checkpoints(mnist_dir, tmp
     """The reported case: Adam at a learning rate of 1e9 for both networks."""
     huge = lambda params: torch.optim.Adam(params, lr=1e9)  # noqa: E731
     module = GAN(noise_dim=8, generator_optimizer=huge, discriminator_optimizer=huge)
-    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite|above loss_limit"):
         fit(tmp_path, module, mnist_dir, every_n_train_steps=1, max_steps=200)
     assert_all_finite(saved_checkpoints(tmp_path))
 
@@ -117,3 +119,25 @@ def test_floating_tensors_find_non_finite_optimizer_states():
     state["state"][0]["exp_avg"][2] = float("inf")
     assert not all_finite(list(floating_tensors(state)))
     assert len(list(floating_tensors([torch.ones(2, dtype=torch.int64), (torch.ones(1),)]))) == 1
+
+
+def test_a_finite_but_exploding_loss_stops_at_the_limit(mnist_dir, tmp_path):
+    module = BreaksAt(noise_dim=8)  # default loss_limit: 1e6
+    module.factor = 1e9
+    message = r"A loss reached .*e\+0[89], above loss_limit 1e\+06, between iterations 1 and 5"
+    with pytest.raises(FloatingPointError, match=message):
+        fit(tmp_path, module, mnist_dir, log_every_n_steps=5)
+
+
+def test_without_a_limit_only_nan_and_infinity_stop_training(mnist_dir, tmp_path):
+    module = BreaksAt(noise_dim=8, loss_limit=None)
+    module.factor = 1e9
+    fit(tmp_path, module, mnist_dir, log_every_n_steps=5)  # finishes its 12 iterations
+
+
+def test_a_huge_learning_rate_stops_instead_of_finishing(mnist_dir, tmp_path):
+    """The reported case: Adam at 1e6 drove the losses to ~1e22 and the run finished normally."""
+    huge = lambda params: torch.optim.Adam(params, lr=1e6)  # noqa: E731
+    module = GAN(noise_dim=8, generator_optimizer=huge, discriminator_optimizer=huge)
+    with pytest.raises(FloatingPointError, match=r"above loss_limit|NaN or infinite"):
+        fit(tmp_path, module, mnist_dir, max_steps=100, log_every_n_steps=10)
