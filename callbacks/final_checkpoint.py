@@ -1,18 +1,17 @@
 """Checkpoints that Lightning's schedule would not write: the final state, and the state at a
 crash."""
 
-import os
 import sys
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 
 def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
     """The run's ModelCheckpoint. Not ``trainer.checkpoint_callback``: that is the first
-    checkpointing callback of any kind, which may be a CheckpointOnException."""
+    checkpointing callback of any kind."""
     return next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
 
 
@@ -38,23 +37,25 @@ class SaveFinalCheckpoint(L.Callback):
         trainer.save_checkpoint(Path(checkpoint.dirpath) / name)  # every rank calls; rank 0 writes
 
 
-class CheckpointOnException(OnExceptionCheckpoint):
-    """Lightning's OnExceptionCheckpoint: when training dies of an exception (Ctrl-C too), the
-    state at that moment goes to ``on_exception.ckpt`` in the run's checkpoint folder (or
-    ``dirpath``), and a line says where and how to resume. It is the state after the last
-    complete iteration plus what the failing one had done before it failed (for the agent,
-    possibly its environment step).
+class CheckpointOnException(L.Callback):
+    """When training dies of an exception (Ctrl-C too), saves the state at that moment to
+    ``on_exception.ckpt`` in the run's checkpoint folder (or ``dirpath``), and a line says where
+    and how to resume. It is the state after the last complete iteration plus what the failing
+    one had done before it failed (for the agent, possibly its environment step).
 
     Nothing is saved when nothing trustworthy is left or saving could hang: after a NaN or
     infinite value (FloatingPointError: its message names the newest good checkpoint), before
     training started, and under several processes (the others may wait in a collective that a
-    save would join; their periodic checkpoints remain). Unlike Lightning's, the file is kept
-    when the run ends.
+    save would join; their periodic checkpoints remain).
+
+    Not Lightning's OnExceptionCheckpoint, which does the same save but also makes every later
+    ``fit`` without ``ckpt_path`` resume from such a file or a last.ckpt silently (and warns
+    about it on every run); duet resumes only when asked.
     """
 
     def __init__(self, dirpath: str | None = None, filename: str = "on_exception") -> None:
-        super().__init__(dirpath or ".", filename)
-        self.dirpath_given = dirpath is not None
+        self.dirpath = dirpath
+        self.filename = filename
         self.training_started = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -65,20 +66,18 @@ class CheckpointOnException(OnExceptionCheckpoint):
             return
         if trainer.world_size > 1:
             return
-        if not self.dirpath_given:
-            folder = getattr(model_checkpoint(trainer), "dirpath", None)
-            self.dirpath = folder or os.path.join(trainer.default_root_dir, "checkpoints")
+        folder = self.dirpath or getattr(model_checkpoint(trainer), "dirpath", None)
+        path = Path(folder or Path(trainer.default_root_dir) / "checkpoints") / (
+            f"{self.filename}.ckpt"
+        )
         try:
-            super().on_exception(trainer)
+            trainer.save_checkpoint(path)
         except Exception as error:  # the original exception matters more than this one
             rank_zero_warn(f"The state at the exception could not be saved: {error}")
             return
         print(
             f"Training stopped by {type(exception).__name__} after iteration "
-            f"{trainer.global_step}; its state is saved in {self.ckpt_path} (resume with "
-            f"--ckpt_path {self.ckpt_path}).",
+            f"{trainer.global_step}; its state is saved in {path} (resume with "
+            f"--ckpt_path {path}).",
             file=sys.stderr,
         )
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        pass  # Lightning's deletes the file here; a user resumes from it

@@ -16,7 +16,6 @@ What it adds to LightningCLI:
 """
 
 import sys
-import warnings
 from pathlib import Path
 
 import yaml
@@ -31,13 +30,8 @@ from lightning_modules.checkpoints import (
     read_checkpoint,
 )
 from scripts.errors import run_with_clear_errors
+from scripts.quiet import silence_known_messages
 from scripts.wandb_logging import WandbOptions, make_wandb_logger
-
-# ModelCheckpoint warns that manual-optimization checkpoints hold the weights after the step;
-# that is what duet wants (the state after iteration k is saved at global_step k).
-warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-# torchdata's StatefulDataLoader calls a deprecated torch API on every iterator; nothing to act on.
-warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
 
 
 class SaveAndLogConfig(SaveConfigCallback):
@@ -144,6 +138,7 @@ def resolve_last_checkpoint(config) -> str:
 
 def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
     """Build and (by default) run the CLI; ``args`` is an argument list, as on the command line."""
+    silence_known_messages()
     return DuetCLI(
         subclass_mode_model=True,
         subclass_mode_data=True,

@@ -1,5 +1,6 @@
 """Configuration and input errors reach the user as one line; bugs keep their traceback."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,29 @@ def test_duet_debug_keeps_the_traceback_of_duet_errors(monkeypatch):
 
 def test_the_scripts_exit_status_passes_through():
     assert run_with_clear_errors(lambda: 2) == 2 and run_with_clear_errors(lambda: None) == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "options"),
+    [
+        ("actenv_cartpole.yaml", ["--trainer.callbacks.init_args.prefill_steps=300"]),
+        ("gan.yaml", ["--data.data_dir={mnist}", "--data.batch_size=16"]),
+    ],
+)
+def test_a_run_prints_no_message_a_user_cannot_act_on(config, options, mnist_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from scripts.quiet import KNOWN
+
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), "fit", "--config"]
+    command += [str(REPO / "configs" / config), "--trainer.max_steps=2"]
+    command += [option.format(mnist=mnist_dir) for option in options]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "💡" not in output
+    for message in KNOWN:
+        assert not re.search(message, output), message
