@@ -202,6 +202,6 @@ class MNISTDataModule(L.LightningDataModule):
             f"MNIST is not in {raw_folder(self.data_dir).resolve()} (missing: {missing}) and "
             f"{reason}. "
             f"Put the four uncompressed IDX files ({', '.join(MNIST_FILES)}) there, or point to a "
-            "folder that holds MNIST/raw/ with --data.data_dir DIR (for example "
-            "--data.data_dir ../shared/data/mnist-offline on machines without internet)."
+            "folder that holds MNIST/raw/ with --data.data_dir DIR (on a machine without "
+            "internet, a copy made where MNIST could be downloaded)."
         )
