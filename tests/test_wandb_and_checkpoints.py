@@ -62,7 +62,7 @@ def test_offline_wandb_run_holds_the_config_scalars_and_sample_images(mnist_dir,
     steps = [row["trainer/global_step"] for row in history if "train/d_loss" in row]
     assert steps == [0, 1, 2, 3]  # every iteration, on the iteration axis
     (image_row,) = [row for row in history if row.get("samples/_type") == "images/separated"]
-    assert image_row["trainer/global_step"] == 4  # the grid drawn at the end of training
+    assert image_row["trainer/global_step"] == 3  # drawn after iteration 4, on its losses' step
     (filename,) = image_row["samples/filenames"]
     assert (run_file.parent / "files" / filename).read_bytes()[:4] == b"\x89PNG"
 
