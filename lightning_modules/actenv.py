@@ -127,8 +127,6 @@ class ActEnvAgent(L.LightningModule):
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
     """
 
-    filled_in_at_setup = ("state_size", "action_size")  # by ``build``, from the environment
-
     def __init__(
         self,
         state_size: int | None = None,

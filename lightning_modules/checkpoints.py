@@ -1,6 +1,7 @@
 """Checks that turn a bad checkpoint into one clear error before anything is loaded."""
 
 import importlib
+import inspect
 from pathlib import Path
 
 import lightning as L
@@ -49,19 +50,22 @@ def check_module_class(checkpoint: dict, model_class_path: str, path: str | Path
 
 
 def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path) -> None:
-    """Raise, naming each setting and both values, unless the module settings given for a run
-    from a checkpoint are the checkpoint's. A resumed run continues the checkpoint's module
-    (LightningCLI would put the checkpoint's hyperparameters in place of the given ones without a
-    word). Settings a module fills in itself (``filled_in_at_setup``, e.g. the agent's sizes taken
-    from the environment) may be left unset."""
+    """Raise, naming each setting and both values, when a run from a checkpoint sets a module
+    setting to a value other than the checkpoint's. A resumed run continues the checkpoint's
+    module: a setting left at its default takes the checkpoint's value (as LightningCLI does),
+    but one set to something else would be replaced without a word. Settings a module fills in
+    itself (``filled_in_at_setup``, e.g. the agent's sizes) may be left unset."""
     saved = checkpoint.get("hyper_parameters") or {}
     given = model_config.get("init_args") or {}
     module_class = import_class(model_config.get("class_path", ""))
-    may_be_unset = getattr(module_class, "filled_in_at_setup", ())
+    defaults = {}
+    if isinstance(module_class, type):
+        parameters = inspect.signature(module_class.__init__).parameters.values()
+        defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
     differences = [
         f"model.{name} is {given[name]!r} here but {saved[name]!r} in the checkpoint"
         for name in sorted(set(given) & set(saved))
-        if given[name] != saved[name] and not (given[name] is None and name in may_be_unset)
+        if given[name] != saved[name] and given[name] != defaults.get(name, object())
     ]
     if differences:
         raise CheckpointError(

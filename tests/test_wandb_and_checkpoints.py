@@ -206,6 +206,13 @@ def test_a_resume_that_changes_a_module_setting_is_refused_naming_both(gan_check
         cli_main(args)
 
 
+def test_a_setting_left_at_its_default_takes_the_checkpoints_value(mnist_dir, tmp_path):
+    cli_main(gan_args(mnist_dir, "--trainer.max_steps=2", "--model.init_args.noise_dim=64"))
+    checkpoint = tmp_path / "runs" / "gan" / "version_0" / "checkpoints" / "last.ckpt"
+    cli = cli_main(gan_args(mnist_dir, f"--ckpt_path={checkpoint}", "--trainer.max_steps=3"))
+    assert cli.model.noise_dim == 64 and cli.trainer.global_step == 3
+
+
 def test_a_resume_applies_and_names_a_changed_learning_rate(gan_checkpoint, mnist_dir, caplog):
     lr = "--model.init_args.generator_optimizer.init_args.lr=1e-05"
     with caplog.at_level(logging.INFO):
