@@ -221,3 +221,15 @@ def test_a_registered_environment_missing_a_package_names_the_install(monkeypatc
     monkeypatch.setattr(gym, "make", needs_box2d)
     with pytest.raises(ValueError, match=r"LunarLander-v3 is registered, but .*gymnasium\[box2d\]"):
         GymCollector(env_id="LunarLander-v3")
+
+
+def test_a_checkpoint_from_before_per_process_states_still_loads():
+    """Earlier checkpoints held one process's state at the top level, not under "processes"."""
+    collector, _, _ = collector_with_buffer()
+    for _ in range(7):
+        collector.step(collector.rng.integers(2, size=1), training=True)
+    legacy = {"env_id": collector.env_id, **collector.local_state_dict()}
+    resumed, _, _ = collector_with_buffer()
+    resumed.load_state_dict(torch.load(_saved(legacy), weights_only=False))
+    assert resumed.env_steps == collector.env_steps == 7
+    np.testing.assert_array_equal(resumed.obs, collector.obs)
