@@ -165,9 +165,10 @@ def test_a_two_process_checkpoint_resumes_on_one_process(agent_runs, tmp_path):
     assert_same_tensors(recorder.at_start["data"], rank0_data, "data")
 
 
-def test_a_one_process_checkpoint_resumes_on_two_processes(tmp_path):
+def test_a_one_process_checkpoint_resumes_on_two_processes(tmp_path, monkeypatch):
     """1 → 2: process 0 continues the saved state; process 1 starts fresh, seeded as process 1
     (its own environments, an empty buffer that it prefills), and one warning says so."""
+    monkeypatch.chdir(tmp_path)  # the run writes its config.yaml here
     extra = tmp_path / "one.yaml"
     extra.write_text((RECORD_AND_SAVE + COLLECTOR).format(out=tmp_path / "one"))
     config = str(REPO / "configs" / "actenv_cartpole.yaml")
