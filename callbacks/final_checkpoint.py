@@ -5,14 +5,9 @@ import sys
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
-
-def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
-    """The run's ModelCheckpoint. Not ``trainer.checkpoint_callback``: that is the first
-    checkpointing callback of any kind."""
-    return next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+from lightning_modules.checkpoints import model_checkpoint
 
 
 class SaveFinalCheckpoint(L.Callback):

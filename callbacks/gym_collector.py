@@ -286,7 +286,7 @@ class GymCollector(L.Callback):
                 f"The checkpoint's collector ran {state['env_id']}, this one runs {self.env_id}: "
                 "resume with the env_id the checkpoint was trained on."
             )
-        local = own_state(state.get("processes", [state]))
+        local = own_state(state)
         if local is not None:  # else this process keeps the fresh environments of its setup
             self.load_local_state_dict(local)
 

@@ -78,7 +78,7 @@ class ExperienceDataModule(L.LightningDataModule):
         return {"processes": gather_processes(self.local_state_dict())}
 
     def load_state_dict(self, state: dict) -> None:
-        local = own_state(state.get("processes", [state]))
+        local = own_state(state)
         if local is not None:  # else this process keeps its fresh buffer and generator
             self.load_local_state_dict(local)
 

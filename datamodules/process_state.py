@@ -37,20 +37,22 @@ def gather_processes(local_state) -> list | None:
     return states
 
 
-def own_state(states: list):
-    """This process's entry of ``states`` (as gathered by ``gather_processes``), or None when
-    the checkpoint was saved by fewer processes than this one's rank needs."""
+def own_state(saved: dict):
+    """This process's entry of the ``"processes"`` list in ``saved`` (as ``gather_processes``
+    made it), or None when the checkpoint was saved by fewer processes than this one's rank
+    needs. A state saved before per-process entries existed counts as process 0's."""
+    states = saved.get("processes", [saved])
     rank, world_size = rank_and_world_size()
-    saved = len(states)
-    if saved != world_size and (saved, world_size) not in _warned:
-        _warned.add((saved, world_size))
-        if world_size > saved:
-            fate = f"processes {saved}–{world_size - 1} start from fresh, differently seeded state"
+    count = len(states)
+    if count != world_size and (count, world_size) not in _warned:
+        _warned.add((count, world_size))
+        if world_size > count:
+            fate = f"processes {count}–{world_size - 1} start from fresh, differently seeded state"
         else:
-            fate = f"the saved state of processes {world_size}–{saved - 1} is dropped"
+            fate = f"the saved state of processes {world_size}–{count - 1} is dropped"
         rank_zero_warn(
             f"The checkpoint holds the per-process state (replay buffers, environments, random "
-            f"generators) of {saved} process(es), and this run has {world_size}: each process "
+            f"generators) of {count} process(es), and this run has {world_size}: each process "
             f"continues from the saved state of the process of its rank, and {fate}."
         )
-    return states[rank] if rank < saved else None
+    return states[rank] if rank < count else None

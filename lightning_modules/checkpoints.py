@@ -6,10 +6,17 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the module."""
+
+
+def model_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The run's ModelCheckpoint. Not ``trainer.checkpoint_callback``: that is the first
+    checkpointing callback of any kind."""
+    return next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -53,8 +60,8 @@ def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path
     """Raise, naming each setting and both values, when a run from a checkpoint sets a module
     setting to a value other than the checkpoint's. A resumed run continues the checkpoint's
     module: a setting left at its default takes the checkpoint's value (as LightningCLI does),
-    but one set to something else would be replaced without a word. Settings a module fills in
-    itself (``filled_in_at_setup``, e.g. the agent's sizes) may be left unset."""
+    but one set to something else would be replaced without a word. So the agent's sizes, None
+    by default and filled in from the environment, may be left unset."""
     saved = checkpoint.get("hyper_parameters") or {}
     given = model_config.get("init_args") or {}
     module_class = import_class(model_config.get("class_path", ""))

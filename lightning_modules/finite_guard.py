@@ -7,9 +7,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from lightning_modules.checkpoints import model_checkpoint
 from lightning_modules.steps import logging_due
 
 
@@ -121,9 +121,7 @@ class FiniteGuard:
     def _newest_checkpoint(self, trainer: L.Trainer) -> str:
         if self.saved_iteration is None:
             return "No checkpoint of this run was written yet."
-        # The ModelCheckpoint, not trainer.checkpoint_callback (the first checkpointer of any kind).
-        kinds = (c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint))
-        callback = next(kinds, None)
+        callback = model_checkpoint(trainer)
         last = getattr(callback, "last_model_path", "")
         where = last if last and Path(last).is_file() else getattr(callback, "dirpath", None)
         return (
