@@ -7,6 +7,7 @@ wandb 0.31 no longer ships a Python reader; the format is 32 KiB blocks of chunk
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -23,7 +24,7 @@ def read_records(path: Path) -> list:
         _, length, kind = struct.unpack("<IHB", data[position : position + 7])
         chunk = data[position + 7 : position + 7 + length]
         position += 7 + length
-        if kind == 0:
+        if kind == 0 or len(chunk) < length:  # zero padding, or a chunk not yet written out
             break
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
@@ -33,10 +34,27 @@ def read_records(path: Path) -> list:
     return records
 
 
+def finished_records(path: Path, timeout: float = 60.0) -> list:
+    """The records of a finished run, once its exit record is on disk.
+
+    wandb.finish() returns when the wandb-core service has handled the exit record, not when the
+    service has written the file out; on a loaded machine the last records arrive a moment later.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        records = read_records(path)
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            return records
+        if time.monotonic() > deadline:
+            kinds = [record.WhichOneof("record_type") for record in records]
+            raise AssertionError(f"{path} has no exit record after {timeout} s: {kinds}")
+        time.sleep(0.2)
+
+
 def run_contents(run_file: Path) -> tuple[dict, list[dict]]:
-    """(config, history rows) of an offline run file; values decoded from JSON."""
+    """(config, history rows) of a finished offline run file; values decoded from JSON."""
     config, history = {}, []
-    for record in read_records(run_file):
+    for record in finished_records(run_file):
         kind = record.WhichOneof("record_type")
         if kind == "config":
             config.update({item.key: json.loads(item.value_json) for item in record.config.update})
