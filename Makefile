@@ -26,11 +26,11 @@ $(INSTALLED): pyproject.toml | $(PY)
 install: $(INSTALLED) ## create .venv and install duet with its dev tools
 
 train: $(INSTALLED) ## train CONFIG (default: the vanilla GAN) on MNIST in DATA_DIR
-	$(PY) scripts/train.py fit --config $(CONFIG) $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
+	$(VENV)/bin/duet fit --config $(CONFIG) $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
 
 classifier: $(INSTALLED) ## train the MNIST classifier that FID/KID/IS use (checkpoints/mnist_classifier.ckpt)
-	$(PY) scripts/train.py fit --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
-	$(PY) scripts/train.py test --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) \
+	$(VENV)/bin/duet fit --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) $(ARGS)
+	$(VENV)/bin/duet test --config configs/mnist_classifier.yaml $(if $(DATA_DIR),--data.data_dir $(DATA_DIR)) \
 		--ckpt_path checkpoints/mnist_classifier.ckpt
 
 test: $(INSTALLED) ## run the fast test suite

@@ -34,7 +34,12 @@ NUM_ENVS = (1, 8, 64)
 
 def reference_update(agent, optimizers, batch) -> None:
     """The seed's two-stage update, written as a plain loop would (tensors from lists)."""
-    from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+    from duet.lightning_modules.actenv_losses import (
+        act_loss,
+        act_q_loss,
+        env_loss,
+        env_q_matching_loss,
+    )
 
     prev_action, state, action, next_state, rate = batch
     a_opt, e_opt, a_opt2, e_opt2 = optimizers
@@ -61,8 +66,8 @@ def run_reference(args) -> float:
     import numpy as np
     import torch
 
-    from lightning_modules import ActEnvAgent
-    from lightning_modules.actenv import trainable
+    from duet.lightning_modules import ActEnvAgent
+    from duet.lightning_modules.actenv import trainable
 
     env = gym.make("CartPole-v1")
     agent = ActEnvAgent(state_size=4, action_size=2)
@@ -122,9 +127,9 @@ def run_reference(args) -> float:
 def run_lightning(args, compile: bool) -> float:
     import lightning as L
 
-    from callbacks import GymCollector
-    from datamodules import ExperienceDataModule
-    from lightning_modules import ActEnvAgent
+    from duet.callbacks import GymCollector
+    from duet.datamodules import ExperienceDataModule
+    from duet.lightning_modules import ActEnvAgent
 
     total = args.warmup + args.iterations
 
@@ -159,9 +164,9 @@ def run_collection(args) -> dict:
     import gymnasium as gym
     import numpy as np
 
-    from callbacks import GymCollector
-    from datamodules import ExperienceDataModule
-    from lightning_modules import ActEnvAgent
+    from duet.callbacks import GymCollector
+    from duet.datamodules import ExperienceDataModule
+    from duet.lightning_modules import ActEnvAgent
 
     figures = {}
     chunk = max(1, args.collect_steps // 10)

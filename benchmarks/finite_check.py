@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from lightning_modules.finite_guard import FiniteGuard
+from duet.lightning_modules.finite_guard import FiniteGuard
 
 
 class Strategy:

@@ -35,7 +35,7 @@ VARIANTS = ("gan", "lsgan", "dcgan", "wgan_gp")
 
 
 def module_for(variant: str):
-    from lightning_modules import DCGAN, GAN, LSGAN, WGANGP
+    from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP
 
     return {"gan": GAN, "lsgan": LSGAN, "dcgan": DCGAN, "wgan_gp": WGANGP}[variant]()
 
@@ -44,8 +44,8 @@ def plain_iteration(module, real, optimizers, iteration: int) -> None:
     """One iteration written as the specification wrote it, on the module's own networks."""
     import torch
 
-    from lightning_modules import WGANGP
-    from lightning_modules.gan_losses import gradient_penalty
+    from duet.lightning_modules import WGANGP
+    from duet.lightning_modules.gan_losses import gradient_penalty
 
     d_solver, g_solver = optimizers
     generator, discriminator = module.generator, module.discriminator
@@ -81,7 +81,7 @@ def reference_batches(data_dir: str, device):
 def fast_batches(data_dir: str, device):
     import torch
 
-    from datamodules import MNISTDataModule
+    from duet.datamodules import MNISTDataModule
 
     datamodule = MNISTDataModule(data_dir, download=False)
     datamodule.setup("fit")
@@ -123,7 +123,7 @@ def run_plain(variant: str, batches, total: int, warmup: int, device, literal: b
 def run_lightning(variant, data_dir, total: int, warmup: int, accelerator, precision) -> float:
     import lightning as L
 
-    from datamodules import MNISTDataModule
+    from duet.datamodules import MNISTDataModule
 
     class Timer(L.Callback):
         def on_train_batch_end(self, trainer, *args) -> None:

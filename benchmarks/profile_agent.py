@@ -13,9 +13,9 @@ import tempfile
 import lightning as L
 import torch
 
-from callbacks import GymCollector
-from datamodules import ExperienceDataModule
-from lightning_modules import ActEnvAgent
+from duet.callbacks import GymCollector
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import ActEnvAgent
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,9 @@
-from callbacks.episode_plot import EpisodeHistory
-from callbacks.final_checkpoint import CheckpointOnException, SaveFinalCheckpoint
-from callbacks.greedy_evaluation import GreedyEvaluation
-from callbacks.gym_collector import GymCollector
-from callbacks.sample_grid import SampleGrid
-from callbacks.sample_quality import SampleQuality
+from duet.callbacks.episode_plot import EpisodeHistory
+from duet.callbacks.final_checkpoint import CheckpointOnException, SaveFinalCheckpoint
+from duet.callbacks.greedy_evaluation import GreedyEvaluation
+from duet.callbacks.gym_collector import GymCollector
+from duet.callbacks.sample_grid import SampleGrid
+from duet.callbacks.sample_quality import SampleQuality
 
 __all__ = [
     "CheckpointOnException",

@@ -3,15 +3,15 @@
 import numpy as np
 import torch
 
-from callbacks.rates import transition_values
-from datamodules.replay import ReplayBuffer
+from duet.callbacks.rates import transition_values
+from duet.datamodules.replay import ReplayBuffer
 
 
 class EpisodeTracker:
     """Per environment copy: the id of its running episode, its return, and the buffer slots and
     rewards of its transitions so far, so that an ended episode is rated without searching the
     buffer. Rate of a transition = (value − return_offset) / return_scale, the value as defined
-    by ``callbacks.rates.transition_values`` with ``discount``."""
+    by ``duet.callbacks.rates.transition_values`` with ``discount``."""
 
     def __init__(
         self, num_envs: int, discount: float | None, return_offset: float, return_scale: float

@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lightning_modules.checkpoints import model_checkpoint
+from duet.lightning_modules.checkpoints import model_checkpoint
 
 
 class SaveFinalCheckpoint(L.Callback):

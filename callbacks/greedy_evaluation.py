@@ -5,9 +5,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from callbacks.direct_logging import log_to_loggers
-from callbacks.gym_collector import GymCollector
-from datamodules import settings
+from duet.callbacks.direct_logging import log_to_loggers
+from duet.callbacks.gym_collector import GymCollector
+from duet.datamodules import settings
 
 
 def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:

@@ -9,13 +9,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from callbacks.direct_logging import log_to_loggers
-from callbacks.episode_plot import EpisodeHistory
-from callbacks.episodes import EpisodeTracker
-from callbacks.gym_checks import check_environment, check_rate_range
-from datamodules import settings
-from datamodules.experience import ExperienceDataModule
-from datamodules.process_state import gather_processes, own_state
+from duet.callbacks.direct_logging import log_to_loggers
+from duet.callbacks.episode_plot import EpisodeHistory
+from duet.callbacks.episodes import EpisodeTracker
+from duet.callbacks.gym_checks import check_environment, check_rate_range
+from duet.datamodules import settings
+from duet.datamodules.experience import ExperienceDataModule
+from duet.datamodules.process_state import gather_processes, own_state
 
 
 def pickled(envs: gym.vector.VectorEnv) -> bytes:
@@ -47,7 +47,7 @@ class GymCollector(L.Callback):
     When an episode ends (terminated or truncated), its transitions are rated
     (value − return_offset) / return_scale and the episode is logged. The value is the episode's
     return (the seed), or with ``discount`` the scaled discounted return that followed each
-    transition (see ``callbacks.rates``). Training stops when the mean return of the last
+    transition (see ``duet.callbacks.rates``). Training stops when the mean return of the last
     ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
     ``max_env_steps`` transitions (prefill included, all processes together) were collected.
     Before training, ``prefill_steps`` random steps fill the buffer.

@@ -8,9 +8,9 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from callbacks.direct_logging import logger_step
-from datamodules import settings
-from lightning_modules.gan_losses import sample_noise
+from duet.callbacks.direct_logging import logger_step
+from duet.datamodules import settings
+from duet.lightning_modules.gan_losses import sample_noise
 
 
 class SampleGrid(L.Callback):

@@ -3,9 +3,9 @@
 import lightning as L
 import torch
 
-from datamodules import settings
-from lightning_modules.gan_losses import sample_noise
-from lightning_modules.quality import SampleQualityMetrics, load_classifier, to_uint8
+from duet.datamodules import settings
+from duet.lightning_modules.gan_losses import sample_noise
+from duet.lightning_modules.quality import SampleQualityMetrics, load_classifier, to_uint8
 
 
 class SampleQuality(L.Callback):

@@ -1,7 +1,7 @@
-from datamodules.experience import ExperienceDataModule
-from datamodules.mnist import MNISTDataModule
-from datamodules.replay import ReplayBuffer, ReplayDataset, Transitions
-from datamodules.sampler import ShuffledBatchSampler
+from duet.datamodules.experience import ExperienceDataModule
+from duet.datamodules.mnist import MNISTDataModule
+from duet.datamodules.replay import ReplayBuffer, ReplayDataset, Transitions
+from duet.datamodules.sampler import ShuffledBatchSampler
 
 __all__ = [
     "ExperienceDataModule",

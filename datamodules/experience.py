@@ -4,9 +4,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules import settings
-from datamodules.process_state import gather_processes, own_state
-from datamodules.replay import ReplayBuffer, ReplayDataset
+from duet.datamodules import settings
+from duet.datamodules.process_state import gather_processes, own_state
+from duet.datamodules.replay import ReplayBuffer, ReplayDataset
 
 
 class ExperienceDataModule(L.LightningDataModule):
@@ -15,7 +15,7 @@ class ExperienceDataModule(L.LightningDataModule):
     The buffer is allocated by ``build_buffer(state_size)`` once the environment is known (the
     GymCollector does this in its ``setup``). Under DDP every process has its own buffer and its
     own sampling generator (seeded with seed + rank); checkpoints carry those of every process
-    (``datamodules.process_state``).
+    (``duet.datamodules.process_state``).
 
     Args:
         capacity: transitions the buffer holds (seed: 100,000).

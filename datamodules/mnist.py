@@ -10,15 +10,15 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSample
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets import MNIST
 
-from datamodules import settings
-from datamodules.idx import (
+from duet.datamodules import settings
+from duet.datamodules.idx import (
     MNIST_FILES,
     MNISTFilesError,
     check_mnist_files,
     missing_files,
     raw_folder,
 )
-from datamodules.sampler import ShuffledBatchSampler
+from duet.datamodules.sampler import ShuffledBatchSampler
 
 FULL_TRAIN_SIZE = 60_000
 

@@ -1,10 +1,10 @@
 import lightning  # noqa: F401  (sets the variable that runtime.skip_failing_nvml_probe checks)
 
-from lightning_modules.actenv import ActEnvAgent
-from lightning_modules.classifier import MNISTClassifier
-from lightning_modules.gan import DCGAN, GAN, LSGAN
-from lightning_modules.runtime import skip_failing_nvml_probe
-from lightning_modules.wgan_gp import WGANGP
+from duet.lightning_modules.actenv import ActEnvAgent
+from duet.lightning_modules.classifier import MNISTClassifier
+from duet.lightning_modules.gan import DCGAN, GAN, LSGAN
+from duet.lightning_modules.runtime import skip_failing_nvml_probe
+from duet.lightning_modules.wgan_gp import WGANGP
 
 skip_failing_nvml_probe()
 

@@ -4,30 +4,37 @@ from collections.abc import Iterable, Iterator
 
 import lightning as L
 import torch
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 
-from datamodules import settings
-from datamodules.replay import Transitions
-from lightning_modules.actenv_losses import (
+from duet.datamodules import settings
+from duet.datamodules.replay import Transitions
+from duet.lightning_modules import optimization
+from duet.lightning_modules.actenv_losses import (
     act_loss,
     act_q_loss,
     env_loss,
     env_q_matching_loss,
     follow_env_q_loss,
 )
-from lightning_modules.checkpoints import check_state_matches
-from lightning_modules.finite_guard import FiniteGuard
-from lightning_modules.networks.actenv import ActEnvNet
-from lightning_modules.optimizer_settings import configured_settings, restore_configured_settings
-from lightning_modules.steps import (
+from duet.lightning_modules.checkpoints import check_state_matches
+from duet.lightning_modules.finite_guard import FiniteGuard
+from duet.lightning_modules.networks.actenv import ActEnvNet
+from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
+from duet.lightning_modules.optimizer_settings import (
+    configured_settings,
+    restore_configured_settings,
+)
+from duet.lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
     record_module_class,
     step_uncounted,
 )
+
+OPTIMIZER_NAMES = ("a_opt", "e_opt", "a_opt2", "e_opt2")
 
 
 def seed_actenv_adam(params: Iterable) -> Optimizer:
@@ -125,7 +132,14 @@ class ActEnvAgent(L.LightningModule):
         optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
+        scheduler: callable taking an optimizer and returning a learning-rate scheduler, given
+            each of the four optimizers; None (the reference) for constant rates. Stepped once
+            per ``scheduler_interval``, "iteration" or "epoch"; saved in checkpoints.
+        act_clip_norm, env_clip_norm: clip the network's gradients to this total 2-norm before
+            each of its two optimizers' steps; None (the reference) for no clipping.
     """
+
+    evaluation_command = "duet play CHECKPOINT (greedy episodes, optionally recorded)"
 
     def __init__(
         self,
@@ -141,8 +155,14 @@ class ActEnvAgent(L.LightningModule):
         compile: bool = False,
         optimizer: OptimizerCallable = seed_actenv_adam,
         loss_limit: float | None = 1e6,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "iteration",
+        act_clip_norm: float | None = None,
+        env_clip_norm: float | None = None,
     ) -> None:
         super().__init__()
+        clip_norms = dict(act_clip_norm=act_clip_norm, env_clip_norm=env_clip_norm)
+        optimization.check_options("ActEnvAgent", scheduler_interval, clip_norms)
         for name, value in (("state_size", state_size), ("action_size", action_size)):
             settings.at_least("ActEnvAgent", name, value, 1, optional=True)
         settings.at_least("ActEnvAgent", "hidden_size", hidden_size, 1)
@@ -152,9 +172,13 @@ class ActEnvAgent(L.LightningModule):
         settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
         if loss_limit is not None:
             settings.positive("ActEnvAgent", "loss_limit", loss_limit)
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.automatic_optimization = False
         self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
+        # In the optimizers' order: a_opt (Act), e_opt (Env), a_opt2 (Act), e_opt2 (Env).
+        self.clip_norms = [act_clip_norm, env_clip_norm, act_clip_norm, env_clip_norm]
         self.first_stage = torch.compile(first_stage_losses) if compile else first_stage_losses
         self.second_stage = torch.compile(second_stage_losses) if compile else second_stage_losses
         self.act: ActEnvNet | None = None
@@ -196,10 +220,10 @@ class ActEnvAgent(L.LightningModule):
         self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
 
     def on_train_start(self) -> None:  # after a resume restored the optimizers
-        names = [f"optimizer ({name})" for name in ("a_opt", "e_opt", "a_opt2", "e_opt2")]
+        names = [f"optimizer ({name})" for name in OPTIMIZER_NAMES]
         restore_configured_settings(self.trainer.optimizers, self.optimizer_settings, names)
 
-    def configure_optimizers(self) -> tuple[Optimizer, Optimizer, Optimizer, Optimizer]:
+    def configure_optimizers(self):
         if self.act is None:
             raise RuntimeError(
                 "ActEnvAgent has no networks: give model.state_size and model.action_size, or add "
@@ -208,7 +232,13 @@ class ActEnvAgent(L.LightningModule):
         act, env = trainable(self.act), trainable(self.env)
         a_opt, e_opt = self.optimizer(act), self.optimizer(env)
         a_opt2, e_opt2 = self.optimizer(act), self.optimizer(env)
-        return a_opt, e_opt, a_opt2, e_opt2
+        optimizers = (a_opt, e_opt, a_opt2, e_opt2)
+        makers = {f"scheduler ({name})": self.scheduler for name in OPTIMIZER_NAMES}
+        schedulers = optimization.scheduler_configs("ActEnvAgent", optimizers, makers)
+        return optimization.optimizers_with_schedulers(optimizers, schedulers)
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        optimization.clip_gradients(self, optimizer, self.clip_norms)
 
     @torch.no_grad()
     def greedy_actions(self, states: Tensor, prev_actions: Tensor) -> Tensor:
@@ -234,6 +264,7 @@ class ActEnvAgent(L.LightningModule):
         batch, _, _ = next(dataloader_iter)
         batch: Transitions = batch.to(self.device)
         a_opt, e_opt, a_opt2, e_opt2 = self.optimizers()
+        advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
         with manual_gradient_sync(self):  # each network's gradients averaged once per stage
             # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on
@@ -264,6 +295,7 @@ class ActEnvAgent(L.LightningModule):
             step_uncounted(a_opt2)
             step_uncounted(e_opt2)
 
+        advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
         losses = {
             "train/a_loss": a_loss,
             "train/e_loss": e_loss,

@@ -46,9 +46,21 @@ def import_class(class_path: str) -> type | None:
         return None
 
 
+# Before 0.2 the packages were installed under these top-level names, without the duet prefix.
+_PACKAGES_BEFORE_0_2 = ("lightning_modules.", "datamodules.", "callbacks.", "scripts.")
+
+
+def saved_module_path(checkpoint: dict) -> str | None:
+    """The import path of the module class that saved the checkpoint (older names mapped)."""
+    saved = checkpoint.get("duet_module")
+    if saved is not None and saved.startswith(_PACKAGES_BEFORE_0_2):
+        return f"duet.{saved}"
+    return saved
+
+
 def check_module_class(checkpoint: dict, model_class_path: str, path: str | Path) -> None:
     """Raise unless the checkpoint was saved by the class ``model_class_path`` names."""
-    saved = checkpoint.get("duet_module")
+    saved = saved_module_path(checkpoint)
     if saved is not None and import_class(saved) is not import_class(model_class_path):
         raise CheckpointError(
             f"Checkpoint {path} was saved by {saved}, but the model is {model_class_path}. Use "
@@ -108,7 +120,7 @@ def load_duet_module(path: str | Path, base: type, what: str, device: str = "cpu
     """(module in eval mode on ``device``, checkpoint dict) for a checkpoint saved by ``base`` or a
     subclass of it; a CheckpointError naming the file and what was found otherwise."""
     checkpoint = read_checkpoint(path)
-    saved = checkpoint.get("duet_module")
+    saved = saved_module_path(checkpoint)
     module_class = import_class(saved) if saved else None
     if not (isinstance(module_class, type) and issubclass(module_class, base)):
         raise CheckpointError(f"{path} holds a {saved or 'non-duet'} checkpoint, not {what}.")

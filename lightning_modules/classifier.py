@@ -9,10 +9,10 @@ from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torchmetrics.classification import MulticlassAccuracy
 
-from datamodules import settings
-from lightning_modules.checkpoints import check_state_matches
-from lightning_modules.networks.lenet import LeNet
-from lightning_modules.steps import record_module_class
+from duet.datamodules import settings
+from duet.lightning_modules.checkpoints import check_state_matches
+from duet.lightning_modules.networks.lenet import LeNet
+from duet.lightning_modules.steps import record_module_class
 
 
 def classifier_adam(params: Iterable) -> Optimizer:

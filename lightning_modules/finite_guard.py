@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from lightning_modules.checkpoints import model_checkpoint
-from lightning_modules.steps import logging_due
+from duet.lightning_modules.checkpoints import model_checkpoint
+from duet.lightning_modules.steps import logging_due
 
 
 def floating_tensors(state) -> Iterator[Tensor]:

@@ -7,16 +7,17 @@ from collections.abc import Iterable
 
 import lightning as L
 import torch
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from datamodules import settings
-from lightning_modules.checkpoints import check_state_matches
-from lightning_modules.finite_guard import FiniteGuard
-from lightning_modules.gan_losses import (
+from duet.datamodules import settings
+from duet.lightning_modules import optimization
+from duet.lightning_modules.checkpoints import check_state_matches
+from duet.lightning_modules.finite_guard import FiniteGuard
+from duet.lightning_modules.gan_losses import (
     bce_discriminator_loss,
     bce_generator_loss,
     ls_discriminator_loss,
@@ -24,9 +25,18 @@ from lightning_modules.gan_losses import (
     noise_seed,
     sample_noise,
 )
-from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
-from lightning_modules.optimizer_settings import configured_settings, restore_configured_settings
-from lightning_modules.steps import (
+from duet.lightning_modules.networks import (
+    DCDiscriminator,
+    DCGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+)
+from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
+from duet.lightning_modules.optimizer_settings import (
+    configured_settings,
+    restore_configured_settings,
+)
+from duet.lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
@@ -59,12 +69,20 @@ class GAN(L.LightningModule):
             BatchNorm statistics) with this decay, used for sampling and evaluation.
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
+        generator_scheduler, discriminator_scheduler: callables taking the optimizer and
+            returning a learning-rate scheduler (e.g. ``torch.optim.lr_scheduler.StepLR``), or
+            None for a constant rate. Stepped once per ``scheduler_interval``: "iteration" (a
+            batch, whichever networks stepped in it) or "epoch"; saved in checkpoints.
+        generator_clip_norm, discriminator_clip_norm: clip the network's gradients to this total
+            2-norm before each of its steps; None for no clipping. (Lightning's
+            ``trainer.gradient_clip_val`` does not apply to manual optimization.)
     """
 
     generator_class: type[nn.Module] = MLPGenerator
     discriminator_class: type[nn.Module] = MLPDiscriminator
     discriminator_loss = staticmethod(bce_discriminator_loss)
     generator_loss = staticmethod(bce_generator_loss)
+    evaluation_command = "duet evaluate CHECKPOINT (FID, KID, IS and digit shares; sample: images)"
 
     def __init__(
         self,
@@ -73,10 +91,19 @@ class GAN(L.LightningModule):
         discriminator_optimizer: OptimizerCallable = seed_adam,
         ema_decay: float | None = None,
         loss_limit: float | None = 1e6,
+        generator_scheduler: LRSchedulerCallable | None = None,
+        discriminator_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "iteration",
+        generator_clip_norm: float | None = None,
+        discriminator_clip_norm: float | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
         settings.at_least(owner, "noise_dim", noise_dim, 1)
+        clip_norms = dict(
+            discriminator_clip_norm=discriminator_clip_norm, generator_clip_norm=generator_clip_norm
+        )
+        optimization.check_options(owner, scheduler_interval, clip_norms)
         if loss_limit is not None:
             settings.positive(owner, "loss_limit", loss_limit)
         if ema_decay is not None:
@@ -84,7 +111,14 @@ class GAN(L.LightningModule):
             settings.between(owner, "ema_decay", ema_decay, 0, 1, closed=False, note=note)
         settings.learning_rates(owner, "generator_optimizer", generator_optimizer)
         settings.learning_rates(owner, "discriminator_optimizer", discriminator_optimizer)
-        self.save_hyperparameters(ignore=["generator_optimizer", "discriminator_optimizer"])
+        self.save_hyperparameters(
+            ignore=[
+                "generator_optimizer",
+                "discriminator_optimizer",
+                "generator_scheduler",
+                "discriminator_scheduler",
+            ]
+        )
         self.automatic_optimization = False
         self.noise_dim = noise_dim
         self.generator = self.generator_class(noise_dim)
@@ -97,14 +131,24 @@ class GAN(L.LightningModule):
             self.generator_ema.requires_grad_(False)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
+        # In the optimizers' order: discriminator, generator.
+        self.schedulers = dict(
+            discriminator_scheduler=discriminator_scheduler, generator_scheduler=generator_scheduler
+        )
+        self.scheduler_interval = scheduler_interval
+        self.clip_norms = list(clip_norms.values())
         self.rng: torch.Generator | None = None  # noise and other draws of training
         self.finite_guard = FiniteGuard(loss_limit)
 
-    def configure_optimizers(self) -> tuple[Optimizer, Optimizer]:
-        return (
+    def configure_optimizers(self):
+        optimizers = (
             self.discriminator_optimizer(self.discriminator.parameters()),
             self.generator_optimizer(self.generator.parameters()),
         )
+        schedulers = optimization.scheduler_configs(
+            type(self).__name__, optimizers, self.schedulers
+        )
+        return optimization.optimizers_with_schedulers(optimizers, schedulers)
 
     def on_fit_start(self) -> None:
         self.rng = torch.Generator(self.device)
@@ -141,6 +185,7 @@ class GAN(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
         d_optimizer, g_optimizer = self.optimizers()
+        advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
         with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
             # 1. Discriminator: real images against a detached fake batch.
@@ -156,6 +201,8 @@ class GAN(L.LightningModule):
 
             # 2. Generator: fresh noise, judged by the updated discriminator.
             g_loss = self.generator_step(g_optimizer, len(real))
+
+        advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
 
         losses = {"train/d_loss": d_loss, "train/g_loss": g_loss}
         self.finite_guard.after_iteration(self, losses)
@@ -174,6 +221,9 @@ class GAN(L.LightningModule):
         self.untoggle_optimizer(g_optimizer)
         self.update_ema()
         return g_loss
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        optimization.clip_gradients(self, optimizer, self.clip_norms)
 
     def update_ema(self) -> None:
         if self.generator_ema is not None:

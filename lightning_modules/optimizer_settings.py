@@ -5,6 +5,10 @@ betas, …) included, so ``fit --ckpt_path X --model.generator_optimizer.lr 1e-5
 1e-5 in config.yaml and go on at the checkpoint's rate. A module records the settings its
 optimizers were configured with before the restore (``on_fit_start``) and puts the numeric ones
 back after it (``on_train_start``), naming each change in one line.
+
+A scheduler owns its optimizer's learning rate (torch marks such groups with ``initial_lr``): the
+resumed schedule continues from the checkpoint's base rate, so a different configured rate is
+refused rather than dropped.
 """
 
 from numbers import Number
@@ -39,6 +43,7 @@ def restore_configured_settings(
     changes = []
     for name, optimizer, groups in zip(names, optimizers, configured, strict=True):
         for group, settings in zip(optimizer.param_groups, groups, strict=True):
+            settings = without_scheduled_rate(name, group, settings)
             for key, value in settings.items():
                 restored = group.get(key)
                 if (
@@ -54,6 +59,20 @@ def restore_configured_settings(
             + "; ".join(changes)
         )
     return changes
+
+
+def without_scheduled_rate(name: str, restored: dict, settings: dict) -> dict:
+    """``settings`` without the rates a scheduler owns; an error if the base rate changed."""
+    if "initial_lr" not in settings:
+        return settings
+    configured, saved = settings["initial_lr"], restored.get("initial_lr", settings["initial_lr"])
+    if configured != saved:
+        raise ValueError(
+            f"{name}: lr {configured} is configured, but the checkpoint's scheduled run started "
+            f"from lr {saved}, and its schedule continues from that rate. Resume with lr {saved}, "
+            "or start a new run (no ckpt_path) for another rate."
+        )
+    return {key: value for key, value in settings.items() if key not in ("lr", "initial_lr")}
 
 
 def tuple_of(value):

@@ -16,9 +16,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from lightning_modules.checkpoints import CheckpointError, load_duet_module
-from lightning_modules.classifier import MNISTClassifier
-from lightning_modules.networks.lenet import LeNet
+from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
+from duet.lightning_modules.classifier import MNISTClassifier
+from duet.lightning_modules.networks.lenet import LeNet
 
 CLASSIFIER_COMMAND = "make classifier"
 DEFAULT_CLASSIFIER = "checkpoints/mnist_classifier.ckpt"

@@ -3,19 +3,20 @@
 from collections.abc import Iterable
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 from torch.optim import Adam, Optimizer
 
-from datamodules import settings
-from lightning_modules.gan import GAN
-from lightning_modules.gan_losses import (
+from duet.datamodules import settings
+from duet.lightning_modules.gan import GAN
+from duet.lightning_modules.gan_losses import (
     gradient_penalty,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from lightning_modules.networks import DCDiscriminator, DCGenerator
-from lightning_modules.steps import (
+from duet.lightning_modules.networks import DCDiscriminator, DCGenerator
+from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
+from duet.lightning_modules.steps import (
     average_gradients,
     logging_due,
     manual_gradient_sync,
@@ -40,7 +41,8 @@ class WGANGP(GAN):
     Args:
         n_critic: critic steps per generator step (paper: 5).
         penalty_weight: λ (paper: 10).
-        Other arguments as for GAN; optimizers default to Adam(1e-4, betas=(0, 0.9)).
+        Other arguments as for GAN; optimizers default to Adam(1e-4, betas=(0, 0.9)). A scheduler
+        with interval "iteration" counts iterations (critic steps), also the generator's.
     """
 
     generator_class = DCGenerator
@@ -57,11 +59,25 @@ class WGANGP(GAN):
         discriminator_optimizer: OptimizerCallable = wgan_gp_adam,
         ema_decay: float | None = None,
         loss_limit: float | None = 1e6,
+        generator_scheduler: LRSchedulerCallable | None = None,
+        discriminator_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: SchedulerInterval = "iteration",
+        generator_clip_norm: float | None = None,
+        discriminator_clip_norm: float | None = None,
     ) -> None:
         settings.at_least("WGANGP", "n_critic", n_critic, 1)
         settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
         super().__init__(
-            noise_dim, generator_optimizer, discriminator_optimizer, ema_decay, loss_limit
+            noise_dim,
+            generator_optimizer,
+            discriminator_optimizer,
+            ema_decay,
+            loss_limit,
+            generator_scheduler,
+            discriminator_scheduler,
+            scheduler_interval,
+            generator_clip_norm,
+            discriminator_clip_norm,
         )
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
@@ -70,6 +86,7 @@ class WGANGP(GAN):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
         critic_optimizer, g_optimizer = self.optimizers()
+        advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
         with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
             # 1. Critic step with the gradient penalty on random interpolates.
@@ -95,6 +112,8 @@ class WGANGP(GAN):
                 self.latest_g_loss = self.generator_step(g_optimizer, len(real))
             if self.latest_g_loss is not None:  # whether or not this iteration stepped G
                 losses["train/g_loss"] = self.latest_g_loss
+
+        advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
 
         self.finite_guard.after_iteration(self, losses)
         if logging_due(self):

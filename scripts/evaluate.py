@@ -1,6 +1,6 @@
 """FID, KID and Inception Score of a GAN checkpoint against the real MNIST test set.
 
-    python scripts/evaluate.py GAN_CHECKPOINT --classifier CLASSIFIER_CHECKPOINT \\
+    duet evaluate GAN_CHECKPOINT --classifier CLASSIFIER_CHECKPOINT \\
         [--num N] [--data.data_dir DIR] [--json FILE]
 
 Prints the generator's figures and, as the floor a perfect generator would reach, the same
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from datamodules import MNISTDataModule
-from datamodules.idx import MNISTFilesError
-from lightning_modules.checkpoints import CheckpointError
-from lightning_modules.gan_losses import sample_noise
-from lightning_modules.quality import (
+from duet.datamodules import MNISTDataModule
+from duet.datamodules.idx import MNISTFilesError
+from duet.lightning_modules.checkpoints import CheckpointError
+from duet.lightning_modules.gan_losses import sample_noise
+from duet.lightning_modules.quality import (
     DEFAULT_CLASSIFIER,
     ClassifierCheckpointError,
     SampleQualityMetrics,
@@ -26,8 +26,8 @@ from lightning_modules.quality import (
     load_classifier,
     to_uint8,
 )
-from scripts.errors import run_with_clear_errors
-from scripts.sample import load_generator_module
+from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.sample import load_generator_module
 
 
 @torch.no_grad()
@@ -68,9 +68,9 @@ def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) 
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path, help="a GAN, LSGAN, DCGAN or WGANGP checkpoint")
     parser.add_argument("--classifier", type=Path, default=Path(DEFAULT_CLASSIFIER))

@@ -1,6 +1,6 @@
 """Play the greedy policy of an Act/Env checkpoint and print each episode's total reward.
 
-    python scripts/play.py CHECKPOINT [--episodes 10] [--seed S] [--env-id ID] [--video-dir DIR]
+    duet play CHECKPOINT [--episodes 10] [--seed S] [--env-id ID] [--video-dir DIR]
 
 The environment is the one the checkpoint was trained on unless ``--env-id`` says otherwise.
 ``--video-dir`` records every episode with gymnasium's RecordVideo; it needs the rendering
@@ -16,9 +16,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lightning_modules import ActEnvAgent
-from lightning_modules.checkpoints import CheckpointError, load_duet_module
-from scripts.errors import run_with_clear_errors
+from duet.lightning_modules import ActEnvAgent
+from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
+from duet.scripts.errors import run_with_clear_errors
 
 
 def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, dict]:
@@ -60,9 +60,9 @@ def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
     return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--episodes", type=int, default=10)

@@ -1,6 +1,6 @@
 """Draw samples from a GAN checkpoint.
 
-    python scripts/sample.py CHECKPOINT --num N --out FILE [--seed S] [--device cpu]
+    duet sample CHECKPOINT --num N --out FILE [--seed S] [--device cpu]
 
 ``FILE.pt`` receives a float tensor (N, 1, 28, 28) in [0, 1]; ``FILE.png`` a grid of the samples.
 Checkpoints trained on a GPU load on the CPU.
@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from lightning_modules import GAN
-from lightning_modules.checkpoints import CheckpointError, load_duet_module
-from lightning_modules.gan_losses import sample_noise
-from scripts.errors import run_with_clear_errors
+from duet.lightning_modules import GAN
+from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
+from duet.lightning_modules.gan_losses import sample_noise
+from duet.scripts.errors import run_with_clear_errors
 
 
 def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
@@ -32,9 +32,9 @@ def draw(module: GAN, num: int, seed: int) -> torch.Tensor:
     return ((module.generate(noise) + 1) / 2).clamp_(0, 1).cpu()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--num", type=int, default=64, help="number of samples (default 64)")

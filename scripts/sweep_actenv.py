@@ -1,6 +1,6 @@
 """Train Act/Env variants over several seeds; tabulate and plot how each learns.
 
-    python scripts/sweep_actenv.py SWEEP.yaml [--jobs 2] [--threads 1] [--out runs/sweep] \
+    duet sweep SWEEP.yaml [--jobs 2] [--threads 1] [--out runs/sweep] \
         [--docs docs] [--episodes 100] [--only NAME ...] [--report-only]
 
 SWEEP.yaml names ``variants`` (each a training config plus CLI overrides), ``seeds``, the
@@ -31,18 +31,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from callbacks.episode_plot import plt
-from scripts.errors import run_with_clear_errors
-from scripts.play import load_agent, make_env, play, trained_env_id
-
-ROOT = Path(__file__).resolve().parent.parent
+from duet.callbacks.episode_plot import plt
+from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.play import load_agent, make_env, play, trained_env_id
 
 
 def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int) -> float:
     """Trains one run into ``run_dir`` (logs, checkpoints/last.ckpt); returns the wall time."""
     command = [
         sys.executable,
-        str(ROOT / "scripts" / "train.py"),
+        "-m",
+        "duet.scripts.train",
         "fit",
         f"--config={variant['config']}",
         *variant.get("args", []),
@@ -58,7 +57,7 @@ def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     start = time.perf_counter()
     with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
-        subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=log, check=True)
+        subprocess.run(command, env=env, stdout=log, stderr=log, check=True)
     return time.perf_counter() - start
 
 
@@ -165,9 +164,9 @@ def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("sweep", type=Path)
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
@@ -206,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             sweep,
             args.docs / f"{stem}_{name}.png",
         )
-    command = " ".join(["python", "scripts/sweep_actenv.py", *(argv or sys.argv[1:])])
+    command = " ".join(["duet sweep", *(argv or sys.argv[1:])])
     header = (
         f"# Sweep: {args.sweep}\n\n`{command}` on {date.today()}, {platform.machine()} "
         f"CPU ({os.cpu_count()} cores, {args.threads} torch thread(s) per run, {args.jobs} "

@@ -1,4 +1,4 @@
-"""duet's one entry point: ``python scripts/train.py {fit,validate,test,predict} --config FILE``.
+"""The LightningCLI behind `duet fit|validate|test|predict --config FILE` (scripts/command.py).
 
 A thin LightningCLI in subclass mode: any LightningModule and LightningDataModule of the project
 (or of any importable package) is chosen in YAML with ``class_path``/``init_args``. Modules take
@@ -15,39 +15,26 @@ What it adds to LightningCLI:
   run before anything is loaded.
 """
 
+import inspect
 import sys
 from pathlib import Path
 
-import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.cli import ArgsType, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lightning_modules.checkpoints import (
+from duet.lightning_modules.checkpoints import (
     CheckpointError,
     check_module_class,
     check_module_settings,
+    import_class,
     read_checkpoint,
 )
-from scripts.errors import run_with_clear_errors
-from scripts.quiet import silence_known_messages
-from scripts.wandb_logging import WandbOptions, make_wandb_logger
-
-
-class SaveAndLogConfig(SaveConfigCallback):
-    """Writes config.yaml into the run folder, gives W&B the full resolved config as the run's
-    config, and records the W&B run id in checkpoints so a resumed fit continues that run."""
-
-    def save_config(self, trainer, pl_module, stage) -> None:
-        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.config.update(config, allow_val_change=True)
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                checkpoint["wandb_run_id"] = logger.version
+from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.quiet import silence_known_messages
+from duet.scripts.run_loggers import SaveAndLogConfig, continue_logger_runs
+from duet.scripts.wandb_logging import WandbOptions, make_wandb_logger
 
 
 class DuetCLI(LightningCLI):
@@ -69,6 +56,7 @@ class DuetCLI(LightningCLI):
         # Before LightningCLI reads the checkpoint's hyperparameters (and would silently swap
         # in the checkpoint's module class): resolve "last", then fail early and clearly.
         config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+        check_manual_optimization_settings(config["trainer"], config["model"]["class_path"])
         path = config.get("ckpt_path")
         if path == "last":
             path = resolve_last_checkpoint(config)
@@ -76,6 +64,7 @@ class DuetCLI(LightningCLI):
             self.resume_checkpoint = read_checkpoint(path)
             check_module_class(self.resume_checkpoint, config["model"]["class_path"], path)
             check_module_settings(self.resume_checkpoint, config["model"].as_dict(), path)
+            continue_logger_runs(config["trainer"], self.resume_checkpoint)
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
@@ -96,6 +85,48 @@ class DuetCLI(LightningCLI):
                 logger.experiment.finish()
 
     after_fit = after_validate = after_test = after_predict = _finish_wandb
+
+    def before_validate(self) -> None:
+        refuse_unless_defined(self.model, "validate", "validation_step")
+
+    def before_test(self) -> None:
+        refuse_unless_defined(self.model, "test", "test_step")
+
+    def before_predict(self) -> None:
+        refuse_unless_defined(self.model, "predict", "predict_step", "forward")
+
+
+def check_manual_optimization_settings(trainer: dict, model_class_path: str) -> None:
+    """Refuse the trainer settings Lightning applies only under automatic optimization, naming
+    what does the job in duet."""
+    model = import_class(model_class_path)
+    parameters = inspect.signature(model).parameters if isinstance(model, type) else {}
+    options = [name for name in parameters if name.endswith("_clip_norm")]
+    if not options:
+        return  # a module that Lightning optimizes itself (the classifier), or not duet's
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None:
+        raise ValueError(
+            f"trainer.gradient_clip_val={clip}: {model.__name__} steps its optimizers itself, "
+            f"which Lightning does not clip; set the model's {' / '.join(options)} instead."
+        )
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    if accumulate != 1:
+        raise ValueError(
+            f"trainer.accumulate_grad_batches={accumulate}: {model.__name__} updates its networks "
+            "in alternation on every batch, which accumulation would change; raise "
+            "data.batch_size instead (it fits: duet's networks are small)."
+        )
+
+
+def refuse_unless_defined(module, subcommand: str, *methods: str) -> None:
+    """One clear line instead of Lightning's error when the module has no step for the
+    subcommand, naming the duet command that evaluates such a module."""
+    if any(is_overridden(method, module) for method in methods):
+        return
+    instead = getattr(module, "evaluation_command", None)
+    hint = f"; use `{instead}` instead" if instead else ""
+    raise ValueError(f"duet {subcommand}: {type(module).__name__} has no {methods[0]}{hint}.")
 
 
 def use_refresh_rate(trainer, refresh_rate: int | None) -> None:

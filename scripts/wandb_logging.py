@@ -24,6 +24,9 @@ class WandbOptions:
     Args:
         enabled: add a WandbLogger to the run.
         project: W&B project name.
+        entity: the W&B user or team that owns the project (None: your default entity).
+        name: the run's display name (None: W&B picks one).
+        group: a W&B run group, e.g. one per sweep or per seed set.
         mode: "online", "offline" or None (online when logged in, else offline).
         log_model: upload checkpoints as artifacts (online only): True, False or "all".
         tags: W&B run tags.
@@ -31,6 +34,9 @@ class WandbOptions:
 
     enabled: bool = False
     project: str = "duet"
+    entity: str | None = None
+    name: str | None = None
+    group: str | None = None
     mode: str | None = None
     log_model: bool | str = False
     tags: list[str] = field(default_factory=list)
@@ -87,6 +93,9 @@ def make_wandb_logger(options: WandbOptions, save_dir: str, run_id: str | None) 
     os.makedirs(save_dir, exist_ok=True)
     return ResilientWandbLogger(
         project=options.project,
+        entity=options.entity,
+        name=options.name,
+        group=options.group,
         save_dir=save_dir,
         log_model=log_model,
         tags=options.tags or None,

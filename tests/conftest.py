@@ -54,6 +54,6 @@ def tiny_trainer(root: Path, **kwargs):
 
 
 def tiny_mnist(data_dir: Path, batch_size: int = 16):
-    from datamodules import MNISTDataModule
+    from duet.datamodules import MNISTDataModule
 
     return MNISTDataModule(str(data_dir), batch_size=batch_size, val_size=50, shuffle_seed=0)

@@ -6,7 +6,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from callbacks import GymCollector
+from duet.callbacks import GymCollector
 
 
 class SaveRankState(L.Callback):

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from datamodules import ExperienceDataModule
-from lightning_modules import ActEnvAgent
-from lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
-from lightning_modules.networks.actenv import ActEnvNet
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import ActEnvAgent
+from duet.lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+from duet.lightning_modules.networks.actenv import ActEnvNet
 
 
 def test_network_shapes_and_seed_sizes():
@@ -95,7 +95,7 @@ def test_losses_match_hand_computation():
 
 
 def make_batch(size: int = 64, seed: int = 0):
-    from datamodules.replay import Transitions
+    from duet.datamodules.replay import Transitions
 
     g = torch.Generator().manual_seed(seed)
     return Transitions(

@@ -6,8 +6,8 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_modules import ActEnvAgent
-from lightning_modules.actenv_losses import act_loss, follow_env_q_loss
+from duet.lightning_modules import ActEnvAgent
+from duet.lightning_modules.actenv_losses import act_loss, follow_env_q_loss
 from tests.conftest import tiny_trainer
 from tests.test_actenv_agent import OneBatch, _clone, make_batch, snapshot
 

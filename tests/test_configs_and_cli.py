@@ -8,8 +8,8 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import ProgressBar
 
-from datamodules.idx import MNISTFilesError
-from scripts.train import cli_main
+from duet.datamodules.idx import MNISTFilesError
+from duet.scripts.train import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -29,7 +29,7 @@ def test_there_is_a_config_per_gan_variant():
 def small_data_args(config: Path, mnist_dir: Path) -> list[str]:
     """Overrides that keep a config's data small: tiny MNIST files, or a short prefill."""
     data_class = yaml.safe_load(config.read_text())["data"]["class_path"]
-    if data_class == "datamodules.MNISTDataModule":
+    if data_class == "duet.datamodules.MNISTDataModule":
         return [f"--data.data_dir={mnist_dir}", "--data.batch_size=16"]
     # The collector is the last callback, which --trainer.callbacks.init_args addresses.
     return ["--trainer.callbacks.init_args.prefill_steps=300", "--data.batch_size=32"]
@@ -64,7 +64,7 @@ def test_a_short_run_writes_config_checkpoints_samples_and_metrics_in_one_folder
         "trainer:\n  callbacks:\n"
         "    - class_path: lightning.pytorch.callbacks.ModelCheckpoint\n"
         "      init_args: {save_last: true}\n"
-        "    - {class_path: callbacks.SampleGrid, init_args: {every_n_iterations: 3}}\n"
+        "    - {class_path: duet.callbacks.SampleGrid, init_args: {every_n_iterations: 3}}\n"
     )
     cli_main(
         [
@@ -92,10 +92,10 @@ def test_a_short_run_writes_config_checkpoints_samples_and_metrics_in_one_folder
     assert "train/d_loss" in metrics[0] and "train/g_loss" in metrics[0]
     assert len(metrics) == 1 + 3  # header + steps 2, 4 and 6
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["model"]["class_path"] == "lightning_modules.GAN"
+    assert saved["model"]["class_path"] == "duet.lightning_modules.GAN"
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 6
-    assert checkpoint["duet_module"] == "lightning_modules.gan.GAN"
+    assert checkpoint["duet_module"] == "duet.lightning_modules.gan.GAN"
 
 
 def test_optimizers_are_configurable_from_the_command_line(mnist_dir, tmp_path, monkeypatch):
@@ -135,7 +135,7 @@ def test_missing_mnist_fails_with_the_data_dir_hint(tmp_path, monkeypatch):
 def test_actenv_config_reproduces_the_seed():
     config = yaml.safe_load((REPO / "configs" / "actenv_cartpole.yaml").read_text())
     collector = config["trainer"]["callbacks"][-1]
-    assert collector["class_path"] == "callbacks.GymCollector"
+    assert collector["class_path"] == "duet.callbacks.GymCollector"
     assert collector["init_args"] == {
         "env_id": "CartPole-v1",
         "num_envs": 1,
@@ -191,7 +191,7 @@ def test_metrics_piece_adds_fid_to_a_gan_config(mnist_dir, tmp_path, monkeypatch
 def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
     with_final, max_steps, last_step, mnist_dir, tmp_path
 ):
-    final = "    - class_path: callbacks.SaveFinalCheckpoint\n" if with_final else ""
+    final = "    - class_path: duet.callbacks.SaveFinalCheckpoint\n" if with_final else ""
     callbacks = tmp_path / "callbacks.yaml"
     callbacks.write_text(
         "trainer:\n  callbacks:\n" + final + "    - class_path: lightning.pytorch.callbacks."

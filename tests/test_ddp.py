@@ -76,7 +76,7 @@ def test_dcgan_parameters_stay_identical(tmp_path, mnist_dir):
 
 
 def test_python_trainer_with_lightnings_sampler_gets_a_clear_error(mnist_dir):
-    from datamodules import MNISTDataModule
+    from duet.datamodules import MNISTDataModule
 
     class FakeTrainer:
         world_size, global_rank = 2, 0

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from callbacks import GymCollector
-from datamodules import ExperienceDataModule
-from lightning_modules import ActEnvAgent
-from scripts.train import cli_main
+from duet.callbacks import GymCollector
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import ActEnvAgent
+from duet.scripts.train import cli_main
 from tests.conftest import tiny_trainer, write_mnist
 from tests.ddp_helpers import RecordRank
 from tests.test_ddp import REPO, launch_ddp
@@ -22,12 +22,12 @@ trainer:
   callbacks:
     - class_path: tests.ddp_helpers.RecordRank
       init_args: {{dirpath: {out}}}
-    - class_path: callbacks.SaveFinalCheckpoint
+    - class_path: duet.callbacks.SaveFinalCheckpoint
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint
       init_args:
         {{dirpath: {out}/ckpt, every_n_train_steps: 5, save_top_k: -1, filename: "{{step}}"}}
 """
-COLLECTOR = """    - class_path: callbacks.GymCollector
+COLLECTOR = """    - class_path: duet.callbacks.GymCollector
       init_args: {{prefill_steps: 200, stop_mean_return: null, max_episodes: null,
                    max_env_steps: 520}}
 """

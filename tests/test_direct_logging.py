@@ -5,8 +5,8 @@ import csv
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 
-from callbacks.direct_logging import log_to_loggers
-from lightning_modules import GAN
+from duet.callbacks.direct_logging import log_to_loggers
+from duet.lightning_modules import GAN
 from tests.conftest import tiny_mnist, tiny_trainer
 
 

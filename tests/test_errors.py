@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts.errors import run_with_clear_errors
-from scripts.train import cli_main
+from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.train import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT = ["fit", "--config", str(REPO / "configs" / "actenv_cartpole.yaml")]
@@ -59,7 +59,7 @@ def test_a_run_prints_no_message_a_user_cannot_act_on(config, options, mnist_dir
     import subprocess
     import sys
 
-    from scripts.quiet import KNOWN
+    from duet.scripts.quiet import KNOWN
 
     command = [sys.executable, str(REPO / "scripts" / "train.py"), "fit", "--config"]
     command += [str(REPO / "configs" / config), "--trainer.max_steps=2"]

@@ -5,8 +5,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_modules import GAN
-from lightning_modules.finite_guard import all_finite, floating_tensors
+from duet.lightning_modules import GAN
+from duet.lightning_modules.finite_guard import all_finite, floating_tensors
 from tests.conftest import tiny_mnist, tiny_trainer
 
 

@@ -2,7 +2,7 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_modules import DCGAN, GAN, LSGAN, WGANGP
+from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP
 from tests.conftest import tiny_mnist, tiny_trainer
 
 

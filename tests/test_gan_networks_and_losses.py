@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules.gan_losses import (
+from duet.lightning_modules.gan_losses import (
     bce_discriminator_loss,
     bce_generator_loss,
     gradient_penalty,
@@ -14,7 +14,12 @@ from lightning_modules.gan_losses import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from lightning_modules.networks import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
+from duet.lightning_modules.networks import (
+    DCDiscriminator,
+    DCGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+)
 
 
 def count(module: nn.Module) -> int:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from callbacks import GymCollector
-from datamodules import ExperienceDataModule
-from lightning_modules import ActEnvAgent
+from duet.callbacks import GymCollector
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import ActEnvAgent
 from tests.conftest import tiny_trainer
 
 ACROBOT = {"return_offset": -500.0}  # its returns lie in [−500, 0]
@@ -117,7 +117,7 @@ def test_each_iteration_samples_after_collecting(tmp_path, monkeypatch):
         return stored
 
     monkeypatch.setattr(collector, "step", step)
-    from datamodules.replay import ReplayBuffer
+    from duet.datamodules.replay import ReplayBuffer
 
     original_sample = ReplayBuffer.sample
 

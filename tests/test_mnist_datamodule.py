@@ -6,9 +6,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from datamodules import MNISTDataModule
-from datamodules.idx import MNISTFilesError
-from datamodules.mnist import to_unit_range
+from duet.datamodules import MNISTDataModule
+from duet.datamodules.idx import MNISTFilesError
+from duet.datamodules.mnist import to_unit_range
 from tests.conftest import write_idx, write_mnist
 
 
@@ -180,7 +180,7 @@ def test_test_stage_uses_the_official_test_files(mnist_dir):
 
 
 def test_processes_take_disjoint_equal_shares_of_one_permutation():
-    from datamodules import ShuffledBatchSampler
+    from duet.datamodules import ShuffledBatchSampler
 
     shards = [
         torch.cat(list(ShuffledBatchSampler(103, 10, True, seed=4, num_replicas=3, rank=r)))
@@ -218,7 +218,7 @@ def test_a_position_saved_by_other_processes_continues_after_the_same_images(
 ):
     """k batches on each of the saved processes cover the permutation's first k·B·saved indices;
     the new processes serve the rest of that epoch, each index at most once."""
-    from datamodules import ShuffledBatchSampler
+    from duet.datamodules import ShuffledBatchSampler
 
     def sampler(num_replicas, rank):
         return ShuffledBatchSampler(96, 4, True, seed=3, num_replicas=num_replicas, rank=rank)

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from callbacks import GymCollector
-from scripts import play
+from duet.callbacks import GymCollector
+from duet.scripts import play
 from tests.test_gym_collector import fit_agent
 
 
@@ -43,7 +43,7 @@ def test_play_errors(agent_checkpoint, tmp_path, capsys):
     assert play.main([str(tmp_path / "missing.ckpt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     gan = tmp_path / "gan.ckpt"
-    torch.save({"state_dict": {}, "duet_module": "lightning_modules.gan.GAN"}, gan)
+    torch.save({"state_dict": {}, "duet_module": "duet.lightning_modules.gan.GAN"}, gan)
     assert play.main([str(gan)]) == 2
     assert "not an ActEnvAgent" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -61,7 +61,7 @@ def test_play_records_a_video_of_every_episode(agent_checkpoint, tmp_path, monke
 def test_video_without_moviepy_names_the_extra_to_install(monkeypatch, tmp_path):
     import importlib.util
 
-    from scripts.play import make_env
+    from duet.scripts.play import make_env
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

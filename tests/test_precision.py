@@ -6,9 +6,9 @@ import pytest
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
-from callbacks import GymCollector
-from datamodules import ExperienceDataModule
-from lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
+from duet.callbacks import GymCollector
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
 from tests.conftest import tiny_mnist, tiny_trainer
 from tests.test_resume import assert_same_tensors, run
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from callbacks import SampleQuality
-from lightning_modules import GAN, MNISTClassifier
-from lightning_modules.networks.lenet import LeNet
-from lightning_modules.quality import (
+from duet.callbacks import SampleQuality
+from duet.lightning_modules import GAN, MNISTClassifier
+from duet.lightning_modules.networks.lenet import LeNet
+from duet.lightning_modules.quality import (
     ClassifierCheckpointError,
     ClassLogits,
     PenultimateFeatures,
@@ -17,7 +17,7 @@ from lightning_modules.quality import (
     load_classifier,
     to_uint8,
 )
-from scripts import evaluate
+from duet.scripts import evaluate
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -137,7 +137,7 @@ def test_missing_or_wrong_classifier_names_the_command(tmp_path):
     with pytest.raises(ClassifierCheckpointError, match="make classifier"):
         load_classifier(tmp_path / "none.ckpt")
     other = tmp_path / "gan.ckpt"
-    torch.save({"state_dict": {}, "duet_module": "lightning_modules.gan.GAN"}, other)
+    torch.save({"state_dict": {}, "duet_module": "duet.lightning_modules.gan.GAN"}, other)
     with pytest.raises(ClassifierCheckpointError, match=r"not an MNISTClassifier.*make classifier"):
         load_classifier(other)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import ExperienceDataModule, ReplayBuffer, ReplayDataset
+from duet.datamodules import ExperienceDataModule, ReplayBuffer, ReplayDataset
 
 
 def add(buffer, episode, count, start=0.0, action=1):

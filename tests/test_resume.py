@@ -6,9 +6,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from callbacks import GymCollector
-from datamodules import ExperienceDataModule
-from lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent
+from duet.callbacks import GymCollector
+from duet.datamodules import ExperienceDataModule
+from duet.lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -133,7 +133,7 @@ def test_a_checkpoint_with_a_gpu_noise_generator_state_resumes_and_samples_on_th
     """Earlier checkpoints carried the noise generator's state, whose size differs between a
     CUDA generator (16 bytes: seed and offset) and a CPU one, so a GPU run could not resume on
     the CPU. Noise now comes from (seed, process, iteration): nothing device-bound is stored."""
-    from scripts.sample import main as sample
+    from duet.scripts.sample import main as sample
 
     make_module = lambda: GAN(noise_dim=8)  # noqa: E731
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731

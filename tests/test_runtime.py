@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from lightning_modules.runtime import skip_failing_nvml_probe
+from duet.lightning_modules.runtime import skip_failing_nvml_probe
 
 
 @pytest.mark.parametrize(("nvml_count", "kept"), [(-1, False), (0, True), (2, True)])

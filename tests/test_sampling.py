@@ -7,9 +7,9 @@ import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from callbacks import SampleGrid
-from lightning_modules import DCGAN, GAN
-from scripts import sample
+from duet.callbacks import SampleGrid
+from duet.lightning_modules import DCGAN, GAN
+from duet.scripts import sample
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -81,7 +81,7 @@ def test_sample_script_errors(dcgan_checkpoint, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
     other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {}, "duet_module": "lightning_modules.agent.ActEnvAgent"}, other)
+    torch.save({"state_dict": {}, "duet_module": "duet.lightning_modules.agent.ActEnvAgent"}, other)
     assert sample.main([str(other), "--out", str(tmp_path / "x.pt")]) == 2
     assert "not one of the GAN family" in capsys.readouterr().err
 

@@ -6,9 +6,9 @@ import inspect
 import pytest
 import torch
 
-from callbacks import GreedyEvaluation, GymCollector, SampleGrid, SampleQuality
-from datamodules import ExperienceDataModule, MNISTDataModule
-from lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
+from duet.callbacks import GreedyEvaluation, GymCollector, SampleGrid, SampleQuality
+from duet.datamodules import ExperienceDataModule, MNISTDataModule
+from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
 
 
 def adam(lr):
@@ -21,6 +21,8 @@ CASES = [
     (GAN, "generator_optimizer", adam(0.0)),
     (GAN, "discriminator_optimizer", adam(-1.0)),
     (GAN, "loss_limit", 0.0),
+    (GAN, "generator_clip_norm", 0.0),
+    (GAN, "discriminator_clip_norm", -1.0),
     (LSGAN, "noise_dim", -2),
     (DCGAN, "ema_decay", 0.0),
     (WGANGP, "n_critic", 0),
@@ -33,6 +35,8 @@ CASES = [
     (ActEnvAgent, "q_matching_weight", -1.0),
     (ActEnvAgent, "optimizer", adam(0.0)),
     (ActEnvAgent, "loss_limit", -1.0),
+    (ActEnvAgent, "act_clip_norm", 0.0),
+    (ActEnvAgent, "env_clip_norm", -1.0),
     (MNISTClassifier, "feature_size", 0),
     (MNISTClassifier, "dropout", 1.0),
     (MNISTClassifier, "optimizer", adam(float("inf"))),
@@ -67,6 +71,9 @@ CASES = [
 ]
 # Numeric settings that take any value: seeds, and a threshold or offset without a range.
 ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return"}
+# Scheduler callables have no value to check until there is an optimizer to schedule: they are
+# checked in configure_optimizers (tests/test_optimization.py).
+SCHEDULERS = {"generator_scheduler", "discriminator_scheduler", "scheduler"}
 
 
 @pytest.mark.parametrize(("cls", "name", "value"), CASES, ids=lambda x: getattr(x, "__name__", x))
@@ -83,7 +90,8 @@ def numeric_settings(cls) -> set[str]:
     return {
         name
         for name, parameter in inspect.signature(cls.__init__).parameters.items()
-        if any(kind in str(parameter.annotation) for kind in numeric) and name not in ANY_VALUE
+        if any(kind in str(parameter.annotation) for kind in numeric)
+        and name not in ANY_VALUE | SCHEDULERS
     }
 
 

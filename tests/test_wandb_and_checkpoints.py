@@ -14,9 +14,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_modules.checkpoints import CheckpointError
-from scripts import wandb_logging
-from scripts.train import cli_main
+from duet.lightning_modules.checkpoints import CheckpointError
+from duet.scripts import wandb_logging
+from duet.scripts.train import cli_main
 from tests.wandb_records import run_contents
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_offline_wandb_run_holds_the_config_scalars_and_sample_images(mnist_dir,
     (run_file,) = wandb_run_files(run)
     config, history = run_contents(run_file)
     # The full resolved LightningCLI config, not only the module's hyperparameters.
-    assert config["model"]["class_path"] == "lightning_modules.GAN"
+    assert config["model"]["class_path"] == "duet.lightning_modules.GAN"
     assert config["data"]["init_args"]["batch_size"] == 16
     assert config["trainer"]["max_steps"] == 4
     steps = [row["trainer/global_step"] for row in history if "train/d_loss" in row]
@@ -148,13 +148,27 @@ def test_checkpoint_of_another_module_is_refused(gan_checkpoint, mnist_dir):
     args = gan_args(mnist_dir, f"--ckpt_path={gan_checkpoint}", "--trainer.max_steps=3")
     args[2] = str(REPO / "configs" / "lsgan.yaml")
     with pytest.raises(
-        CheckpointError, match=r"saved by lightning_modules\.gan\.GAN, but the model is"
+        CheckpointError, match=r"saved by duet\.lightning_modules\.gan\.GAN, but the model is"
     ):
         cli_main(args)
 
 
+def test_a_checkpoint_from_before_the_duet_package_name_still_loads(gan_checkpoint, mnist_dir):
+    from duet.lightning_modules import GAN
+    from duet.lightning_modules.checkpoints import load_duet_module
+
+    checkpoint = torch.load(gan_checkpoint, weights_only=True)
+    assert checkpoint["duet_module"] == "duet.lightning_modules.gan.GAN"
+    checkpoint["duet_module"] = "lightning_modules.gan.GAN"  # as duet 0.1 wrote it
+    torch.save(checkpoint, gan_checkpoint)
+    module, _ = load_duet_module(gan_checkpoint, GAN, "a GAN")
+    assert type(module) is GAN
+    cli = cli_main(gan_args(mnist_dir, f"--ckpt_path={gan_checkpoint}", "--trainer.max_steps=3"))
+    assert cli.trainer.global_step == 3
+
+
 def test_checkpoint_of_another_size_loads_nothing(gan_checkpoint, mnist_dir):
-    from lightning_modules import GAN
+    from duet.lightning_modules import GAN
     from tests.conftest import tiny_mnist, tiny_trainer
 
     module = GAN(noise_dim=7)  # the checkpoint's generator takes 96 noise dimensions
@@ -247,8 +261,8 @@ class FailsInIteration(L.Callback):
 
 
 def crash(mnist_dir, tmp_path, error):
-    from callbacks import CheckpointOnException
-    from lightning_modules import GAN
+    from duet.callbacks import CheckpointOnException
+    from duet.lightning_modules import GAN
     from tests.conftest import tiny_mnist, tiny_trainer
 
     callbacks = [
@@ -274,4 +288,4 @@ def test_a_nan_leaves_no_crash_checkpoint(mnist_dir, tmp_path):
 
 def test_every_experiment_config_saves_the_state_at_a_crash():
     for config in sorted((REPO / "configs").glob("*.yaml")):
-        assert "callbacks.CheckpointOnException" in config.read_text(), config.name
+        assert "duet.callbacks.CheckpointOnException" in config.read_text(), config.name

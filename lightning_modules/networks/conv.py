@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from lightning_modules.networks.mlp import IMAGE_SHAPE
+from duet.lightning_modules.networks.mlp import IMAGE_SHAPE
 
 
 class DCDiscriminator(nn.Module):
