@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from duet.callbacks.direct_logging import log_to_loggers
+from duet.callbacks.episode_video import check_video_support, record_and_log
 from duet.callbacks.gym_collector import GymCollector
 from duet.datamodules import settings
 
@@ -41,14 +42,28 @@ class GreedyEvaluation(L.Callback):
     ``eval/greedy_mean_return`` is also logged for callbacks, so a ModelCheckpoint with
     ``monitor: eval/greedy_mean_return`` keeps the best evaluated policy (set its
     ``every_n_train_steps`` to the same value). Under DDP process 0 plays and tells the others.
+
+    ``video_episodes`` > 0 also records that many greedy episodes (the first evaluation seeds) at
+    each evaluation: MP4 files in ``<run>/videos/``, and ``eval/video`` in W&B.
+    Recording needs the render extra (moviepy, and pygame for the classic-control scenes).
     """
 
-    def __init__(self, every_n_train_steps: int = 2_500, episodes: int = 50, seed: int = 10_000):
+    def __init__(
+        self,
+        every_n_train_steps: int = 2_500,
+        episodes: int = 50,
+        seed: int = 10_000,
+        video_episodes: int = 0,
+    ):
         settings.at_least("GreedyEvaluation", "every_n_train_steps", every_n_train_steps, 1)
         settings.at_least("GreedyEvaluation", "episodes", episodes, 1)
+        settings.at_least("GreedyEvaluation", "video_episodes", video_episodes, 0)
+        if video_episodes:
+            check_video_support("GreedyEvaluation")
         self.every_n_train_steps = every_n_train_steps
         self.episodes = episodes
         self.seed = seed
+        self.video_episodes = video_episodes
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_train_steps:
@@ -57,6 +72,9 @@ class GreedyEvaluation(L.Callback):
         returns = None
         if trainer.is_global_zero:  # one process evaluates the (identical) weights
             returns = greedy_returns(pl_module, collector.env_id, self.episodes, self.seed)
+            if self.video_episodes:
+                env_id, count = collector.env_id, self.video_episodes
+                record_and_log(trainer, pl_module, env_id, count, self.seed, "eval/video")
         returns = trainer.strategy.broadcast(returns, src=0)
         mean = float(returns.mean())
         pl_module.log("eval/greedy_mean_return", mean, logger=False, batch_size=1)

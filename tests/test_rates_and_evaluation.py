@@ -153,3 +153,51 @@ def test_greedy_evaluation_logs_and_a_checkpoint_keeps_the_best_policy(tmp_path)
 def test_greedy_evaluation_needs_a_collector(tmp_path):
     with pytest.raises(RuntimeError, match=r"add one to trainer\.callbacks"):
         GreedyEvaluation._collector(type("Trainer", (), {"callbacks": []})())
+
+
+def test_greedy_evaluation_records_videos_for_the_run_folder_and_wandb(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from duet.callbacks.episode_video import greedy_episode_frames
+    from tests.wandb_records import run_contents
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    evaluation = GreedyEvaluation(every_n_train_steps=2, episodes=2, video_episodes=2)
+    collector = GymCollector(prefill_steps=50, stop_mean_return=None)
+    csv_logger = CSVLogger(tmp_path, name="run", version=0)
+    wandb_logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="videos")
+    loggers = [csv_logger, wandb_logger]
+    trainer = tiny_trainer(tmp_path, max_steps=2, callbacks=[evaluation, collector], logger=loggers)
+    torch.manual_seed(0)
+    agent = ActEnvAgent()
+    trainer.fit(agent, datamodule=ExperienceDataModule(capacity=200, batch_size=16))
+    wandb_logger.experiment.finish()
+    videos = tmp_path / "run" / "version_0" / "videos"
+    assert sorted(p.name for p in videos.iterdir()) == [
+        "iter_000002-episode-0.mp4",
+        "iter_000002-episode-1.mp4",
+    ]
+    # The recorded episodes are those of the evaluation seeds, in the trained policy.
+    frames, fps = greedy_episode_frames(agent, "CartPole-v1", seed=10_000)
+    returns = greedy_returns(agent, "CartPole-v1", episodes=1, seed=10_000)
+    assert len(frames) == returns[0] + 1 and fps == 50  # the reset frame, then one per step
+    (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    _, history = run_contents(run_file)
+    (row,) = [row for row in history if "eval/video/_type" in row]
+    assert (row["eval/video/_type"], row["eval/video/count"]) == ("videos", 2)
+    assert row["trainer/global_step"] == 1  # on the row of iteration 2's losses
+    uploaded = run_file.parent / "files" / "media" / "videos" / "eval"
+    assert len(list(uploaded.glob("*.mp4"))) == 2
+
+
+def test_videos_without_moviepy_are_refused_up_front(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "moviepy" else real(name)
+    )
+    with pytest.raises(
+        ModuleNotFoundError, match=r"video_episodes > 0 records videos with moviepy"
+    ):
+        GreedyEvaluation(video_episodes=1)

@@ -61,6 +61,7 @@ CASES = [
     (GymCollector, "max_env_steps", 0),
     (GreedyEvaluation, "every_n_train_steps", 0),
     (GreedyEvaluation, "episodes", 0),
+    (GreedyEvaluation, "video_episodes", -1),
     (SampleGrid, "every_n_iterations", 0),
     (SampleGrid, "num_samples", 0),
     (SampleGrid, "nrow", 0),

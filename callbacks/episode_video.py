@@ -1,0 +1,70 @@
+"""Videos of greedy episodes: recorded to MP4 files in the run folder, and given to W&B.
+
+Not to TensorBoard: torch's ``add_video`` imports ``moviepy.editor``, which moviepy 2 removed,
+and then prints a line and writes nothing. The run folder's files serve TensorBoard users.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+import torch
+from gymnasium.utils.save_video import save_video
+from lightning.pytorch.loggers import WandbLogger
+
+from duet.callbacks.direct_logging import logger_step
+
+RENDER_EXTRA = 'pip install "duet[render]" (gymnasium[classic-control] and moviepy)'
+
+
+def check_video_support(owner: str) -> None:
+    """Refuse video recording up front when moviepy, which writes the MP4 files, is missing."""
+    if importlib.util.find_spec("moviepy") is None:
+        raise ModuleNotFoundError(
+            f"{owner}: video_episodes > 0 records videos with moviepy, which is not installed: "
+            f"{RENDER_EXTRA}; or set video_episodes: 0."
+        )
+
+
+def greedy_episode_frames(agent, env_id: str, seed: int) -> tuple[list[np.ndarray], int]:
+    """(H, W, 3) uint8 frames of one greedy episode reset with ``seed``, and the frame rate."""
+    env = gym.make(env_id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    frames, prev_action, done = [env.render()], 0, False
+    while not done:
+        states = torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]
+        action = int(agent.greedy_actions(states, torch.tensor([prev_action]))[0])
+        obs, _, terminated, truncated, _ = env.step(action)
+        frames.append(env.render())
+        prev_action, done = action, terminated or truncated
+    fps = int(env.metadata.get("render_fps") or 30)
+    env.close()
+    return frames, fps
+
+
+def record_and_log(
+    trainer: L.Trainer, agent, env_id: str, episodes: int, seed: int, key: str
+) -> list[Path]:
+    """Record ``episodes`` greedy episodes (seeds ``seed`` + i) into ``<run>/videos/`` and log
+    them under ``key`` on the row of the current iteration; the files written."""
+    folder = Path(trainer.log_dir or trainer.default_root_dir) / "videos"
+    prefix = f"iter_{trainer.global_step:06d}"
+    paths = []
+    for index in range(episodes):
+        frames, fps = greedy_episode_frames(agent, env_id, seed + index)
+        save_video(
+            frames,
+            str(folder),
+            episode_trigger=lambda _: True,
+            name_prefix=prefix,
+            episode_index=index,
+            fps=fps,
+        )
+        paths.append(folder / f"{prefix}-episode-{index}.mp4")
+    step = logger_step(trainer.global_step)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_video(key, [str(path) for path in paths], step=step)
+    return paths
