@@ -60,6 +60,28 @@ def test_dc_generator_uses_xavier_uniform_weights():
     assert layer.weight.abs().max() > 0.99 * bound  # uniform fills the whole range, unlike default
 
 
+@pytest.mark.parametrize(
+    "build", [DCDiscriminator, lambda: DCGenerator(noise_dim=96)], ids=["D", "G"]
+)
+def test_dc_networks_are_initialised_exactly_as_the_reference(build, monkeypatch):
+    torch.manual_seed(0)
+    ours = build()
+    with monkeypatch.context() as patch:  # PyTorch's default initialisation only
+        patch.setattr(nn.init, "xavier_uniform_", lambda weight: weight)
+        torch.manual_seed(0)
+        reference = build()
+
+    def initialize_weights(m):  # the reference notebook's, applied with Module.apply
+        if isinstance(m, nn.Linear | nn.ConvTranspose2d):
+            nn.init.xavier_uniform_(m.weight.data)
+
+    reference.apply(initialize_weights)
+    for (name, value), expected in zip(
+        ours.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, expected), name
+
+
 def test_dc_discriminator_has_no_batchnorm():
     assert not any(
         isinstance(m, nn.modules.batchnorm._BatchNorm) for m in DCDiscriminator().modules()

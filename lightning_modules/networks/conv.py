@@ -1,8 +1,19 @@
-"""The seed's DCGAN networks: a small conv discriminator and the InfoGAN MNIST generator."""
+"""The reference DCGAN networks: a small conv discriminator and the InfoGAN MNIST generator.
+
+The reference initialises both with ``initialize_weights``: Xavier-uniform weights for every
+Linear and ConvTranspose2d layer (Conv2d layers and all biases keep PyTorch's defaults).
+"""
 
 from torch import Tensor, nn
 
 from duet.lightning_modules.networks.mlp import IMAGE_SHAPE
+
+
+def reference_initialisation(network: nn.Sequential) -> None:
+    """Xavier-uniform weights for the Linear and ConvTranspose2d layers, in order."""
+    for layer in network:
+        if isinstance(layer, nn.Linear | nn.ConvTranspose2d):
+            nn.init.xavier_uniform_(layer.weight)
 
 
 class DCDiscriminator(nn.Module):
@@ -11,6 +22,7 @@ class DCDiscriminator(nn.Module):
     critic, whose per-sample gradient penalty BatchNorm would break.
 
     (B, 1, 28, 28) or (B, 784) images -> (B, 1) logits. 1,102,721 parameters.
+    Linear weights are Xavier-uniform, as in the reference.
     """
 
     def __init__(self) -> None:
@@ -27,6 +39,7 @@ class DCDiscriminator(nn.Module):
             nn.LeakyReLU(0.01),
             nn.Linear(1024, 1),
         )
+        reference_initialisation(self.net)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images.view(-1, *IMAGE_SHAPE))
@@ -37,7 +50,7 @@ class DCGenerator(nn.Module):
     reshape (128, 7, 7); ConvT 128→64 4×4/2, ReLU, BN; ConvT 64→1 4×4/2, Tanh.
 
     (B, noise_dim) noise -> (B, 1, 28, 28) images in [-1, 1]. 6,580,801 parameters for noise_dim=4.
-    Linear and ConvTranspose2d weights are Xavier-uniform, as in the seed.
+    Linear and ConvTranspose2d weights are Xavier-uniform, as in the reference.
     """
 
     def __init__(self, noise_dim: int = 96) -> None:
@@ -57,9 +70,7 @@ class DCGenerator(nn.Module):
             nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),  # (B, 1, 28, 28)
             nn.Tanh(),
         )
-        for layer in self.net:
-            if isinstance(layer, nn.Linear | nn.ConvTranspose2d):
-                nn.init.xavier_uniform_(layer.weight)
+        reference_initialisation(self.net)
 
     def forward(self, noise: Tensor) -> Tensor:
         return self.net(noise)
