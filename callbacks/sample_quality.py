@@ -1,7 +1,9 @@
-"""FID, KID and Inception Score of a GAN's samples against the real validation images."""
+"""FID, KID and Inception Score of a GAN's samples against the real validation images, and which
+digits the samples are."""
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from duet.datamodules import settings
 from duet.lightning_modules.gan_losses import sample_noise
@@ -12,6 +14,12 @@ class SampleQuality(L.Callback):
     """Every ``every_n_epochs`` training epochs, draws ``num_samples`` samples and logs ``val/fid``,
     ``val/kid_mean``, ``val/kid_std`` and ``val/is`` against the datamodule's validation images, in
     the feature space of a trained MNIST classifier. Off when ``classifier_checkpoint`` is None.
+
+    It also logs which digits the classifier sees in the samples: ``val/rarest_share`` (on the
+    progress bar) and ``val/rarest_digit``, ``val/commonest_share`` and ``val/commonest_digit``.
+    An even spread is 0.1 each. When the rarest share falls below ``collapse_share`` a warning
+    names the digit the generator is dropping (mode collapse); a ModelCheckpoint can keep the
+    checkpoint with the best coverage (``monitor: val/rarest_share``, ``mode: max``).
 
     Under DDP each process draws its share of the samples and of the real images, and torchmetrics
     reduces the metric states across processes, so every rank logs the same values once.
@@ -26,17 +34,21 @@ class SampleQuality(L.Callback):
         batch_size: int = 500,
         kid_subset_size: int = 1_000,
         seed: int = 0,
+        collapse_share: float | None = 0.02,
     ) -> None:
         settings.at_least("SampleQuality", "every_n_epochs", every_n_epochs, 1)
         settings.at_least("SampleQuality", "num_samples", num_samples, 2)
         settings.at_least("SampleQuality", "batch_size", batch_size, 1)
         settings.at_least("SampleQuality", "kid_subset_size", kid_subset_size, 2)
+        if collapse_share is not None:
+            settings.between("SampleQuality", "collapse_share", collapse_share, 0, 1, closed=False)
         self.classifier_checkpoint = classifier_checkpoint
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.kid_subset_size = kid_subset_size
         self.seed = seed
+        self.collapse_share = collapse_share
         self.metrics: SampleQualityMetrics | None = None
         self.real_seen = False
 
@@ -53,7 +65,18 @@ class SampleQuality(L.Callback):
             return
         values = self.evaluate(trainer, pl_module)
         logged = {f"val/{name}": values[name] for name in ("fid", "kid_mean", "kid_std", "is")}
+        logged["val/commonest_share"] = values["commonest_share"]
+        logged["val/commonest_digit"] = float(values["commonest_class"])
+        logged["val/rarest_digit"] = float(values["rarest_class"])
         pl_module.log_dict(logged, on_step=False, on_epoch=True)
+        pl_module.log("val/rarest_share", values["rarest_share"], prog_bar=True, on_epoch=True)
+        if self.collapse_share is not None and values["rarest_share"] < self.collapse_share:
+            rank_zero_warn(
+                f"SampleQuality: digit {values['rarest_class']} is "
+                f"{values['rarest_share']:.1%} of the {self.num_samples} samples after epoch "
+                f"{trainer.current_epoch + 1} (an even spread is 10%): the generator is dropping "
+                f"it (mode collapse). Counts 0-9: {values['class_counts']}."
+            )
 
     @torch.no_grad()
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
 
 # Imported from their modules: torchmetrics.image exports them only when torch-fidelity (for the
 # ImageNet Inception weights, which duet does not use) is installed.
@@ -89,10 +90,42 @@ class ClassLogits(_FrozenClassifier):
         return self.classifier(classifier_input(images))
 
 
+class ClassCounts(Metric):
+    """How many images the classifier assigns to each class, summed over processes: a generator
+    that stops drawing a digit shows here long before FID or a sample grid shows it."""
+
+    full_state_update = False
+
+    def __init__(self, classifier: LeNet, num_classes: int = 10) -> None:
+        super().__init__()
+        self.classify = ClassLogits(classifier)
+        zeros = torch.zeros(num_classes, dtype=torch.long)
+        self.add_state("counts", default=zeros, dist_reduce_fx="sum")
+
+    def update(self, images: Tensor) -> None:
+        self.counts += self.classify(images).argmax(dim=1).bincount(minlength=len(self.counts))
+
+    def compute(self) -> Tensor:
+        return self.counts
+
+
+def class_shares(counts: Tensor) -> dict:
+    """Per-class counts -> the counts and the rarest and commonest class with their shares."""
+    shares = counts.double() / counts.sum()
+    return {
+        "class_counts": counts.tolist(),
+        "rarest_class": int(shares.argmin()),
+        "rarest_share": float(shares.min()),
+        "commonest_class": int(shares.argmax()),
+        "commonest_share": float(shares.max()),
+    }
+
+
 class SampleQualityMetrics(nn.Module):
-    """torchmetrics' FID, KID and IS over one classifier. Real statistics are kept across
-    ``reset_fake``, so real images are seen once. Under DDP each process updates with its share and
-    ``compute`` reduces the states across processes (torchmetrics' own synchronisation)."""
+    """torchmetrics' FID, KID and IS over one classifier, and the generated images' class shares.
+    Real statistics are kept across ``reset_fake``, so real images are seen once. Under DDP each
+    process updates with its share and ``compute`` reduces the states across processes
+    (torchmetrics' own synchronisation)."""
 
     def __init__(
         self, classifier: LeNet, kid_subset_size: int = 1_000, kid_subsets: int = 100
@@ -107,6 +140,7 @@ class SampleQualityMetrics(nn.Module):
             reset_real_features=False,
         )
         self.inception = InceptionScore(feature=ClassLogits(classifier), splits=10)
+        self.classes = ClassCounts(classifier)
 
     def update_real(self, images: Tensor) -> None:
         self.fid.update(images, real=True)
@@ -116,8 +150,9 @@ class SampleQualityMetrics(nn.Module):
         self.fid.update(images, real=False)
         self.kid.update(images, real=False)
         self.inception.update(images)
+        self.classes.update(images)
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> dict:
         kid_mean, kid_std = self.kid.compute()
         is_mean, is_std = self.inception.compute()
         return {
@@ -126,8 +161,9 @@ class SampleQualityMetrics(nn.Module):
             "kid_std": float(kid_std),
             "is": float(is_mean),
             "is_std": float(is_std),
+            **class_shares(self.classes.compute()),
         }
 
     def reset_fake(self) -> None:
-        for metric in (self.fid, self.kid, self.inception):
+        for metric in (self.fid, self.kid, self.inception, self.classes):
             metric.reset()

@@ -155,6 +155,32 @@ def test_callback_logs_fid_kid_and_is_every_k_epochs(classifier_checkpoint, mnis
     assert float(logged["val/fid"]) > 0 and 1 <= float(logged["val/is"]) <= 10
 
 
+def test_class_shares_name_the_rarest_and_commonest_digit():
+    one_class = quality(digits(BALANCED), digits(torch.full((150,), 3)))
+    assert one_class["class_counts"] == [0, 0, 0, 150, 0, 0, 0, 0, 0, 0]
+    assert (one_class["commonest_class"], one_class["commonest_share"]) == (3, 1.0)
+    assert one_class["rarest_share"] == 0.0
+    labels = torch.cat([torch.arange(10).repeat(19), BALANCED[:5]])  # 0-4: 20 each, 5-9: 19
+    skewed = quality(digits(BALANCED), digits(labels))
+    assert skewed["rarest_share"] == 19 / 195 and skewed["rarest_class"] == 5
+    assert skewed["commonest_share"] == 20 / 195 and skewed["commonest_class"] == 0
+
+
+def test_callback_warns_when_a_generator_draws_one_digit(
+    classifier_checkpoint, mnist_dir, tmp_path
+):
+    callback = SampleQuality(str(classifier_checkpoint), num_samples=60, batch_size=25)
+    module = GAN(noise_dim=8)
+    same_image = torch.linspace(-1, 1, 784).view(1, 1, 28, 28)
+    module.generate = lambda noise: same_image.expand(len(noise), -1, -1, -1)  # one class only
+    trainer = tiny_trainer(tmp_path, max_epochs=1, limit_train_batches=2, callbacks=[callback])
+    with pytest.warns(UserWarning, match=r"SampleQuality: digit \d is 0\.0% of the 60 samples"):
+        trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
+    logged = trainer.callback_metrics
+    assert float(logged["val/rarest_share"]) == 0.0 and float(logged["val/commonest_share"]) == 1.0
+    assert "val/rarest_share" in trainer.progress_bar_metrics
+
+
 def test_callback_is_off_without_a_classifier(mnist_dir, tmp_path):
     callback = SampleQuality(classifier_checkpoint=None)
     trainer = tiny_trainer(tmp_path, max_steps=2, callbacks=[callback])
@@ -176,6 +202,7 @@ def test_evaluate_prints_generator_and_real_floor(
     assert "80 samples against 100 real test images" in table
     assert "generator" in table and "real train" in table
     assert "generated digits by class: 0:" in table
+    assert "rarest digit " in table and "even: 10.0% each" in table
     results = json.loads(out.read_text())
     assert sum(results["generator"]["class_counts"]) == 80
     # The fixture's 'digits' are uniform noise: real train images match the test set far better

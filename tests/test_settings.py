@@ -69,6 +69,7 @@ CASES = [
     (SampleQuality, "num_samples", 1),
     (SampleQuality, "batch_size", 0),
     (SampleQuality, "kid_subset_size", 1),
+    (SampleQuality, "collapse_share", 1.0),
 ]
 # Numeric settings that take any value: seeds, and a threshold or offset without a range.
 ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return"}
