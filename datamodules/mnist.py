@@ -1,14 +1,16 @@
-"""MNIST held in memory as uint8 tensors, served in whole batches by index, resumable mid-epoch."""
+"""MNIST (or Fashion-MNIST, KMNIST: the same format) held in memory as uint8 tensors, served in
+whole batches by index, resumable mid-epoch."""
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
-from torchvision.datasets import MNIST
+from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
 from duet.datamodules import settings
 from duet.datamodules.idx import (
@@ -21,6 +23,9 @@ from duet.datamodules.idx import (
 from duet.datamodules.sampler import ShuffledBatchSampler
 
 FULL_TRAIN_SIZE = 60_000
+# Datasets in MNIST's format (60,000 + 10,000 28×28 grey images, 10 classes), by torchvision name.
+DATASETS = {"MNIST": MNIST, "FashionMNIST": FashionMNIST, "KMNIST": KMNIST}
+DatasetName = Literal["MNIST", "FashionMNIST", "KMNIST"]
 
 
 class InMemoryImages(Dataset):
@@ -52,14 +57,16 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """MNIST train/validation split of the official training set and the official test set.
+    """A train/validation split of the official training set, and the official test set, of MNIST
+    or of a dataset in its format: Fashion-MNIST (clothing) or KMNIST (Japanese characters).
 
     Batches are ``(images, labels)`` with images float ``(B, 1, 28, 28)`` in [-1, 1]. They travel
     to the device as uint8 and are scaled there (``on_after_batch_transfer``): a quarter of the
     bytes.
 
     Args:
-        data_dir: folder holding ``MNIST/raw/`` in torchvision's layout.
+        data_dir: folder holding ``<dataset>/raw/`` in torchvision's layout (``MNIST/raw/``).
+        dataset: "MNIST", "FashionMNIST" or "KMNIST"; downloaded by torchvision when missing.
         batch_size: the seed's 128.
         val_size: images of the training set held out for validation (default 5,000 of 60,000).
             When that leaves fewer than half the images for training (a small MNIST subset), the
@@ -73,6 +80,7 @@ class MNISTDataModule(L.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/",
+        dataset: DatasetName = "MNIST",
         batch_size: int = 128,
         val_size: int = 5_000,
         split_seed: int = 0,
@@ -83,46 +91,55 @@ class MNISTDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(
+                f"MNISTDataModule: dataset={dataset!r} is not one of {', '.join(DATASETS)} (the "
+                "datasets in MNIST's format that torchvision downloads)."
+            )
         settings.at_least("MNISTDataModule", "batch_size", batch_size, 1)
         settings.at_least("MNISTDataModule", "val_size", val_size, 0)
         settings.at_least("MNISTDataModule", "num_workers", num_workers, 0)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
+        self.dataset_class = DATASETS[dataset]
+        self.raw_folder = raw_folder(data_dir, dataset)
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
         self.test_set: InMemoryImages | None = None
         self._train_sampler: ShuffledBatchSampler | None = None
 
     def prepare_data(self) -> None:
-        if not missing_files(self.data_dir):
+        if not missing_files(self.raw_folder):
             return
         if not self.hparams.download:
             raise MNISTFilesError(self._missing_message("download=False"))
         self._check_writable()
         try:
-            MNIST(self.data_dir, train=True, download=True)
-            MNIST(self.data_dir, train=False, download=True)
+            self.dataset_class(self.data_dir, train=True, download=True)
+            self.dataset_class(self.data_dir, train=False, download=True)
         except Exception as error:  # torchvision raises several kinds on a failed fetch
             raise MNISTFilesError(self._missing_message(f"the download failed: {error}")) from error
 
     def setup(self, stage: str) -> None:
-        if missing_files(self.data_dir):
+        if missing_files(self.raw_folder):
             raise MNISTFilesError(self._missing_message("prepare_data did not provide them"))
-        check_mnist_files(self.data_dir)
+        check_mnist_files(self.raw_folder)
         if stage in ("fit", "validate") and self.train_set is None:
-            self.train_set, self.val_set = self._split(MNIST(self.data_dir, train=True))
+            self.train_set, self.val_set = self._split(
+                self.dataset_class(self.data_dir, train=True)
+            )
         if stage in ("test", "predict") and self.test_set is None:
-            test = MNIST(self.data_dir, train=False)
+            test = self.dataset_class(self.data_dir, train=False)
             self.test_set = InMemoryImages(test.data.unsqueeze(1), test.targets)
 
-    def _split(self, train: MNIST) -> tuple[InMemoryImages, InMemoryImages]:
+    def _split(self, train: MNIST) -> tuple[InMemoryImages, InMemoryImages]:  # or a subclass
         images, labels = train.data.unsqueeze(1), train.targets  # (N, 1, 28, 28) uint8, (N,)
         num_val = self.hparams.val_size
         if num_val > len(labels) // 2:
             num_val = len(labels) * 5_000 // FULL_TRAIN_SIZE
             rank_zero_warn(
                 f"val_size={self.hparams.val_size} leaves too few of the {len(labels)} training "
-                f"images in {self.data_dir} for training; using {len(labels) - num_val} for "
+                f"images in {self.raw_folder} for training; using {len(labels) - num_val} for "
                 f"training and {num_val} for validation (the full-MNIST ratio, 1/12)."
             )
         order = torch.randperm(
@@ -190,18 +207,18 @@ class MNISTDataModule(L.LightningDataModule):
         existing = next(p for p in (self.data_dir, *self.data_dir.parents) if p.exists())
         if not os.access(existing, os.W_OK):
             raise MNISTFilesError(
-                f"MNIST must be downloaded, but {existing} is not writable, so nothing can be "
-                f"saved under {self.data_dir}. Pass a writable folder with --data.data_dir DIR, "
-                f"or put the four IDX files ({', '.join(MNIST_FILES)}) into "
-                f"{raw_folder(self.data_dir)}."
+                f"{self.hparams.dataset} must be downloaded, but {existing} is not writable, so "
+                f"nothing can be saved under {self.data_dir}. Pass a writable folder with "
+                f"--data.data_dir DIR, or put the four IDX files ({', '.join(MNIST_FILES)}) into "
+                f"{self.raw_folder}."
             )
 
     def _missing_message(self, reason: str) -> str:
-        missing = ", ".join(missing_files(self.data_dir))
+        missing = ", ".join(missing_files(self.raw_folder))
+        name = self.hparams.dataset
         return (
-            f"MNIST is not in {raw_folder(self.data_dir).resolve()} (missing: {missing}) and "
-            f"{reason}. "
+            f"{name} is not in {self.raw_folder.resolve()} (missing: {missing}) and {reason}. "
             f"Put the four uncompressed IDX files ({', '.join(MNIST_FILES)}) there, or point to a "
-            "folder that holds MNIST/raw/ with --data.data_dir DIR (on a machine without "
-            "internet, a copy made where MNIST could be downloaded)."
+            f"folder that holds {name}/raw/ with --data.data_dir DIR (on a machine without "
+            f"internet, a copy made where {name} could be downloaded)."
         )

@@ -1,7 +1,7 @@
 """FID, KID and Inception Score of a GAN checkpoint against the real MNIST test set.
 
     duet evaluate GAN_CHECKPOINT --classifier CLASSIFIER_CHECKPOINT \\
-        [--num N] [--data.data_dir DIR] [--json FILE]
+        [--num N] [--data.data_dir DIR] [--data.dataset NAME] [--json FILE]
 
 Prints the generator's figures and, as the floor a perfect generator would reach, the same
 figures for N real training images. Features come from the MNIST classifier (`make classifier`).
@@ -16,6 +16,7 @@ import torch
 
 from duet.datamodules import MNISTDataModule
 from duet.datamodules.idx import MNISTFilesError
+from duet.datamodules.mnist import DATASETS
 from duet.lightning_modules.checkpoints import CheckpointError
 from duet.lightning_modules.gan_losses import sample_noise
 from duet.lightning_modules.quality import (
@@ -76,6 +77,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--classifier", type=Path, default=Path(DEFAULT_CLASSIFIER))
     parser.add_argument("--num", type=int, default=5_000, help="generated (and real train) images")
     parser.add_argument("--data.data_dir", dest="data_dir", default="data/")
+    parser.add_argument(
+        "--data.dataset",
+        dest="dataset",
+        default="MNIST",
+        choices=list(DATASETS),
+        help="the dataset the GAN (and the classifier) were trained on (default MNIST)",
+    )
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         module = load_generator_module(args.checkpoint)
         classifier = load_classifier(args.classifier)
-        data = MNISTDataModule(args.data_dir)
+        data = MNISTDataModule(args.data_dir, dataset=args.dataset)
         data.prepare_data()
         data.setup("fit")
         data.setup("test")

@@ -17,9 +17,12 @@ def write_idx(path: Path, array: torch.Tensor) -> None:
     path.write_bytes(header + array.contiguous().numpy().tobytes())
 
 
-def write_mnist(root: Path, num_train: int = 300, num_test: int = 100, seed: int = 0) -> Path:
-    """A fake MNIST in torchvision's layout (root/MNIST/raw/*-ubyte) with random digits."""
-    raw = root / "MNIST" / "raw"
+def write_mnist(
+    root: Path, num_train: int = 300, num_test: int = 100, seed: int = 0, dataset: str = "MNIST"
+) -> Path:
+    """A fake MNIST (or a dataset in its format: ``dataset`` names the folder) in torchvision's
+    layout (root/<dataset>/raw/*-ubyte) with random digits."""
+    raw = root / dataset / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
     for prefix, count in (("train", num_train), ("t10k", num_test)):

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import ProgressBar
 
 from duet.datamodules.idx import MNISTFilesError
 from duet.scripts.train import cli_main
+from tests.conftest import write_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -42,6 +43,16 @@ def test_fast_dev_run_of_every_config(config, mnist_dir, tmp_path, monkeypatch):
     cli = cli_main(args + small_data_args(config, mnist_dir))
     assert cli.trainer.global_step == 1
     assert cli.trainer.state.finished
+
+
+@pytest.mark.parametrize("dataset", ["FashionMNIST", "KMNIST"])
+def test_a_gan_config_trains_on_another_dataset_by_its_name_alone(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_mnist(tmp_path / "data", num_train=100, num_test=20, dataset=dataset)  # no MNIST there
+    config = REPO / "configs" / "gan.yaml"
+    args = ["fit", "--config", str(config), "--trainer.fast_dev_run=2", f"--data.dataset={dataset}"]
+    cli = cli_main([*args, f"--data.data_dir={tmp_path / 'data'}", "--data.batch_size=16"])
+    assert cli.trainer.global_step == 2 and cli.datamodule.hparams.dataset == dataset
 
 
 @pytest.mark.parametrize(("name", "epochs"), [("gan", 10), ("lsgan", 10), ("dcgan", 5)])

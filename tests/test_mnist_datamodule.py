@@ -240,3 +240,26 @@ def test_a_position_saved_by_other_processes_continues_after_the_same_images(
     assert sorted(served.tolist()) == list(range(96))  # nothing skipped, nothing repeated
     first = permutation[: 16 * saved_replicas]
     assert torch.equal(torch.cat(seen).sort().values, first.sort().values)
+
+
+@pytest.mark.parametrize("dataset", ["FashionMNIST", "KMNIST"])
+def test_a_dataset_in_mnists_format_is_read_from_its_own_folder(dataset, tmp_path):
+    write_mnist(tmp_path, seed=0)  # MNIST beside it, other images
+    write_mnist(tmp_path, num_train=120, num_test=40, seed=5, dataset=dataset)
+    datamodule = MNISTDataModule(str(tmp_path), dataset=dataset, val_size=20, download=False)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    assert (len(datamodule.train_set), len(datamodule.val_set)) == (100, 20)
+    expected = write_mnist(tmp_path / "again", num_train=120, num_test=40, seed=5)
+    expected_module = MNISTDataModule(str(expected), val_size=20, download=False)
+    expected_module.setup("test")
+    assert torch.equal(datamodule.test_set.images, expected_module.test_set.images)
+
+
+def test_a_missing_dataset_names_its_folder_and_an_unknown_one_is_refused(tmp_path):
+    write_mnist(tmp_path)  # MNIST is there, Fashion-MNIST is not
+    with pytest.raises(MNISTFilesError, match=r"FashionMNIST is not in .*FashionMNIST/raw"):
+        MNISTDataModule(str(tmp_path), dataset="FashionMNIST", download=False).prepare_data()
+    with pytest.raises(ValueError, match=r"dataset='EMNIST' is not one of MNIST, FashionMNIST"):
+        MNISTDataModule(str(tmp_path), dataset="EMNIST")
