@@ -173,25 +173,34 @@ class GAN(L.LightningModule):
         return self.generator if self.generator_ema is None else self.generator_ema.module
 
     @torch.no_grad()
-    def generate(self, noise: Tensor) -> Tensor:
-        """(B, noise_dim) noise -> (B, 1, 28, 28) images in [-1, 1], in eval mode."""
+    def generate(self, noise: Tensor, labels: Tensor | None = None) -> Tensor:
+        """(B, noise_dim) noise -> (B, 1, 28, 28) images in [-1, 1], in eval mode. ``labels``
+        (B,) are the digits to draw, for a class-conditional GAN; others ignore them."""
         generator = self.sampling_generator
         was_training = generator.training
         generator.eval()
-        images = generator(noise.to(self.device))
+        images = self.draw(generator, noise.to(self.device), labels)
         generator.train(was_training)
         return images
 
+    def draw(self, generator: nn.Module, noise: Tensor, labels: Tensor | None) -> Tensor:
+        """The generator's images for ``noise`` (and, in a conditional GAN, ``labels``)."""
+        return generator(noise)
+
+    def judge(self, images: Tensor, labels: Tensor) -> Tensor:
+        """The discriminator's (B, 1) logits for ``images`` (of ``labels``, if conditional)."""
+        return self.discriminator(images)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
+        real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
         d_optimizer, g_optimizer = self.optimizers()
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
         with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
             # 1. Discriminator: real images against a detached fake batch.
             self.toggle_optimizer(d_optimizer)
-            fake = self.generator(self.noise(len(real))).detach()
-            d_real, d_fake = self.discriminator(real), self.discriminator(fake)  # (B, 1) logits
+            fake = self.draw(self.generator, self.noise(len(real)), labels).detach()
+            d_real, d_fake = self.judge(real, labels), self.judge(fake, labels)  # (B, 1) logits
             d_loss = self.discriminator_loss(d_real, d_fake)
             d_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
@@ -200,7 +209,7 @@ class GAN(L.LightningModule):
             self.untoggle_optimizer(d_optimizer)
 
             # 2. Generator: fresh noise, judged by the updated discriminator.
-            g_loss = self.generator_step(g_optimizer, len(real))
+            g_loss = self.generator_step(g_optimizer, labels)
 
         advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
 
@@ -210,10 +219,12 @@ class GAN(L.LightningModule):
             self.log_dict(losses, prog_bar=True)
             self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
 
-    def generator_step(self, g_optimizer, batch_size: int) -> Tensor:
-        """One generator update on fresh noise against the current discriminator; its loss."""
+    def generator_step(self, g_optimizer, labels: Tensor) -> Tensor:
+        """One generator update on fresh noise against the current discriminator; its loss.
+        ``labels`` (B,) are the batch's digits: what a conditional GAN is asked to draw."""
         self.toggle_optimizer(g_optimizer)
-        g_loss = self.generator_loss(self.discriminator(self.generator(self.noise(batch_size))))
+        fake = self.draw(self.generator, self.noise(len(labels)), labels)
+        g_loss = self.generator_loss(self.judge(fake, labels))
         g_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         average_gradients(self, self.generator)

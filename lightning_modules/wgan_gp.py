@@ -84,7 +84,7 @@ class WGANGP(GAN):
         self.latest_g_loss: Tensor | None = None
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, _ = batch  # (B, 1, 28, 28) in [-1, 1]
+        real, labels = batch  # (B, 1, 28, 28) in [-1, 1]
         critic_optimizer, g_optimizer = self.optimizers()
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
@@ -109,7 +109,7 @@ class WGANGP(GAN):
 
             # 2. Generator step after every n_critic critic steps.
             if self.trainer.global_step % self.n_critic == 0:
-                self.latest_g_loss = self.generator_step(g_optimizer, len(real))
+                self.latest_g_loss = self.generator_step(g_optimizer, labels)
             if self.latest_g_loss is not None:  # whether or not this iteration stepped G
                 losses["train/g_loss"] = self.latest_g_loss
 

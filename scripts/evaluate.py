@@ -17,12 +17,15 @@ import torch
 from duet.datamodules import MNISTDataModule
 from duet.datamodules.idx import MNISTFilesError
 from duet.datamodules.mnist import DATASETS
+from duet.lightning_modules import ConditionalGAN
 from duet.lightning_modules.checkpoints import CheckpointError
 from duet.lightning_modules.gan_losses import sample_noise
+from duet.lightning_modules.networks.conditional import balanced_labels
 from duet.lightning_modules.quality import (
     DEFAULT_CLASSIFIER,
     ClassifierCheckpointError,
     SampleQualityMetrics,
+    classifier_input,
     load_classifier,
     to_uint8,
 )
@@ -38,15 +41,36 @@ def evaluate(module, classifier, test_images, train_images, num: int, batch_size
     for batch in test_images.split(batch_size):
         metrics.update_real(batch)
     generator = torch.Generator().manual_seed(seed)
+    asked, seen = [], []  # a conditional GAN's asked digits and what the classifier sees
     for start in range(0, num, batch_size):
-        noise = sample_noise(min(batch_size, num - start), module.noise_dim, generator=generator)
-        metrics.update_fake(to_uint8(module.generate(noise)).cpu())
+        count = min(batch_size, num - start)
+        noise = sample_noise(count, module.noise_dim, generator=generator)
+        labels = balanced_labels(count) if isinstance(module, ConditionalGAN) else None
+        images = to_uint8(module.generate(noise, labels)).cpu()
+        metrics.update_fake(images)
+        if labels is not None:
+            asked.append(labels)
+            seen.append(classifier(classifier_input(images)).argmax(dim=1))
     results = {"generator": metrics.compute()}  # class_counts: which digits it draws
+    if asked:
+        results["generator"].update(digit_accuracy(torch.cat(asked), torch.cat(seen)))
     metrics.reset_fake()
     for batch in train_images[:num].split(batch_size):
         metrics.update_fake(batch)
     results["real train"] = metrics.compute()
     return results
+
+
+def digit_accuracy(asked: torch.Tensor, seen: torch.Tensor) -> dict:
+    """How often the classifier sees the digit a conditional GAN was asked for: overall, and
+    for the digit it draws worst."""
+    per_digit = [float((seen[asked == d] == d).double().mean()) for d in range(10)]
+    worst = min(range(10), key=per_digit.__getitem__)
+    return {
+        "asked_digit_accuracy": float((seen == asked).double().mean()),
+        "asked_digit_accuracy_per_digit": per_digit,
+        "worst_asked_digit": worst,
+    }
 
 
 def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) -> str:
@@ -66,6 +90,12 @@ def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) 
         f"rarest digit {generated['rarest_class']} ({generated['rarest_share']:.1%}), commonest "
         f"{generated['commonest_class']} ({generated['commonest_share']:.1%}); even: 10.0% each"
     )
+    if "asked_digit_accuracy" in generated:
+        worst = generated["worst_asked_digit"]
+        lines.append(
+            f"classified as the asked digit: {generated['asked_digit_accuracy']:.1%} (worst: "
+            f"{worst}, {generated['asked_digit_accuracy_per_digit'][worst]:.1%})"
+        )
     return "\n".join(lines)
 
 

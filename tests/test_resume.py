@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from duet.callbacks import GymCollector
 from duet.datamodules import ExperienceDataModule
-from duet.lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent
+from duet.lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent, ConditionalGAN
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -65,8 +65,9 @@ def run(
         lambda: GAN(noise_dim=8, ema_decay=0.9),
         lambda: DCGAN(noise_dim=8),
         lambda: WGANGP(noise_dim=8, n_critic=4),  # its latest G loss is logged between G steps
+        lambda: ConditionalGAN(noise_dim=8),
     ],
-    ids=["gan", "dcgan", "wgan_gp"],
+    ids=["gan", "dcgan", "wgan_gp", "cgan"],
 )
 def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731  15 batches an epoch

@@ -1,4 +1,15 @@
+from duet.lightning_modules.networks.conditional import (
+    ConditionalMLPGenerator,
+    ProjectionMLPDiscriminator,
+)
 from duet.lightning_modules.networks.conv import DCDiscriminator, DCGenerator
 from duet.lightning_modules.networks.mlp import MLPDiscriminator, MLPGenerator
 
-__all__ = ["DCDiscriminator", "DCGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = [
+    "ConditionalMLPGenerator",
+    "DCDiscriminator",
+    "DCGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "ProjectionMLPDiscriminator",
+]
