@@ -4,6 +4,7 @@ import gymnasium as gym
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from duet.callbacks.direct_logging import log_to_loggers
 from duet.callbacks.episode_video import check_video_support, record_and_log
@@ -43,6 +44,10 @@ class GreedyEvaluation(L.Callback):
     ``monitor: eval/greedy_mean_return`` keeps the best evaluated policy (set its
     ``every_n_train_steps`` to the same value). Under DDP process 0 plays and tells the others.
 
+    ``stop_at`` ends training at the first evaluation whose greedy mean return reaches it (as
+    Stable-Baselines3's StopTrainingOnRewardThreshold does): the run ends as soon as the task is
+    solved, with that policy's checkpoint saved by a ModelCheckpoint monitoring the evaluation.
+
     ``video_episodes`` > 0 also records that many greedy episodes (the first evaluation seeds) at
     each evaluation: MP4 files in ``<run>/videos/``, and ``eval/video`` in W&B.
     Recording needs the render extra (moviepy, and pygame for the classic-control scenes).
@@ -54,6 +59,7 @@ class GreedyEvaluation(L.Callback):
         episodes: int = 50,
         seed: int = 10_000,
         video_episodes: int = 0,
+        stop_at: float | None = None,
     ):
         settings.at_least("GreedyEvaluation", "every_n_train_steps", every_n_train_steps, 1)
         settings.at_least("GreedyEvaluation", "episodes", episodes, 1)
@@ -64,6 +70,7 @@ class GreedyEvaluation(L.Callback):
         self.episodes = episodes
         self.seed = seed
         self.video_episodes = video_episodes
+        self.stop_at = stop_at
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_train_steps:
@@ -84,6 +91,12 @@ class GreedyEvaluation(L.Callback):
             "eval/env_steps": float(collector.env_steps),
         }
         log_to_loggers(trainer, metrics, iteration=trainer.global_step)  # after that iteration
+        if self.stop_at is not None and mean >= self.stop_at:  # the same on every process
+            rank_zero_info(
+                f"GreedyEvaluation: greedy mean return {mean:.1f} reached stop_at={self.stop_at} "
+                f"after {trainer.global_step} iterations; training stops."
+            )
+            trainer.should_stop = True
 
     @staticmethod
     def _collector(trainer: L.Trainer) -> GymCollector:

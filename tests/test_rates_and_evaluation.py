@@ -201,3 +201,13 @@ def test_videos_without_moviepy_are_refused_up_front(monkeypatch):
         ModuleNotFoundError, match=r"video_episodes > 0 records videos with moviepy"
     ):
         GreedyEvaluation(video_episodes=1)
+
+
+@pytest.mark.parametrize(("stop_at", "steps"), [(1.0, 5), (501.0, 15)])
+def test_greedy_evaluation_stops_training_once_it_reaches_stop_at(stop_at, steps, tmp_path):
+    # Every CartPole episode returns at least 1; none can return 501.
+    evaluation = GreedyEvaluation(every_n_train_steps=5, episodes=2, stop_at=stop_at)
+    collector = GymCollector(prefill_steps=50, stop_mean_return=None, max_episodes=None)
+    trainer = tiny_trainer(tmp_path, max_steps=15, callbacks=[evaluation, collector])
+    trainer.fit(ActEnvAgent(), datamodule=ExperienceDataModule(capacity=200, batch_size=16))
+    assert trainer.global_step == steps

@@ -72,7 +72,7 @@ CASES = [
     (SampleQuality, "collapse_share", 1.0),
 ]
 # Numeric settings that take any value: seeds, and a threshold or offset without a range.
-ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return"}
+ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return", "stop_at"}
 # Scheduler callables have no value to check until there is an optimizer to schedule: they are
 # checked in configure_optimizers (tests/test_optimization.py).
 SCHEDULERS = {"generator_scheduler", "discriminator_scheduler", "scheduler"}
