@@ -102,3 +102,27 @@ def test_finite_check_benchmark_times_both_checks(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     timings = json.loads(result.stdout.strip().splitlines()[-1])["us"]
     assert set(timings) == {"every_iteration", "guard"} and min(timings.values()) > 0
+
+
+def test_gan_parity_trains_each_case_and_scores_its_samples(
+    mnist_dir, tmp_path, monkeypatch, capsys
+):
+    # One process for the cases (their subprocess wrapper is the throughput benchmark's).
+    from tests.conftest import tiny_mnist, tiny_trainer
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import gan_parity
+
+    from duet.lightning_modules import MNISTClassifier
+
+    trainer = tiny_trainer(tmp_path / "classifier", max_steps=2)
+    trainer.fit(MNISTClassifier(feature_size=16), datamodule=tiny_mnist(mnist_dir))
+    trainer.save_checkpoint(tmp_path / "classifier.ckpt")
+    common = [f"--data-dir={mnist_dir}", f"--classifier={tmp_path / 'classifier.ckpt'}"]
+    common += ["--variant=gan", "--seed=0", "--iterations=2", "--num=30", "--threads=1"]
+    for case in ("plain", "duet", "duet_all"):
+        assert gan_parity.main([*common, f"--case={case}"]) == 0
+        figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert sum(figures["class_counts"]) == 30 and figures["fid"] > 0
+    rows = [{"variant": "gan", "case": "duet", "seed": s, **figures} for s in (0, 1)]
+    assert "| gan | duet | " in gan_parity.table(rows)
