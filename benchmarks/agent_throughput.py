@@ -3,7 +3,7 @@
     python benchmarks/agent_throughput.py [--iterations 300] [--prefill 100000] [--repeats 3] \
         [--threads 2] [--accelerator cpu|gpu] [--collect-steps 2000] [--json FILE]
 
-Training, environment steps per second with the seed's schedule (one CartPole step, then one
+Training, environment steps per second with the reference's schedule (one CartPole step, then one
 training iteration of batch 1,000 with four Adam steps):
   reference  the specification's loop: a Python deque of lists as memory, rates written by a
              loop at episode end, np.random.choice resampled until every rate > 0, arrays
@@ -33,7 +33,7 @@ NUM_ENVS = (1, 8, 64)
 
 
 def reference_update(agent, optimizers, batch) -> None:
-    """The seed's two-stage update, written as a plain loop would (tensors from lists)."""
+    """The reference's two-stage update, written as a plain loop would (tensors from lists)."""
     from duet.lightning_modules.actenv_losses import (
         act_loss,
         act_q_loss,
@@ -71,7 +71,7 @@ def run_reference(args) -> float:
 
     env = gym.make("CartPole-v1")
     agent = ActEnvAgent(state_size=4, action_size=2)
-    # The seed's four Adam(1e-4) with PyTorch's default implementation (duet's are fused).
+    # The reference's four Adam(1e-4) with PyTorch's default implementation (duet's are fused).
     act_params, env_params = trainable(agent.act), trainable(agent.env)
     optimizers = [
         torch.optim.Adam(params, lr=1e-4)
@@ -99,7 +99,7 @@ def run_reference(args) -> float:
     for iteration in range(1, total + 1):
         if iteration == args.warmup + 1:
             start = time.perf_counter()
-        explore_p = 0.01 + 0.99 * math.exp(-1e-4 * (iteration - 1))  # the seed's schedule
+        explore_p = 0.01 + 0.99 * math.exp(-1e-4 * (iteration - 1))  # the reference's schedule
         if np.random.rand() < explore_p:
             action = env.action_space.sample()
         else:
@@ -108,7 +108,7 @@ def run_reference(args) -> float:
                 logits, _ = agent.act(states, torch.tensor([prev_action]))
             action = int(logits.argmax())
         env_step(action)
-        while True:  # the seed's resampling until every rate is positive
+        while True:  # the reference's resampling until every rate is positive
             index = np.random.choice(np.arange(len(memory)), size=args.batch_size, replace=False)
             batch = [memory[i] for i in index]
             if all(each[7] > 0 for each in batch):

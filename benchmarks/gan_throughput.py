@@ -75,7 +75,7 @@ def reference_batches(data_dir: str, device):
     loader = DataLoader(dataset, batch_size=128, shuffle=True, drop_last=True)
     while True:
         for x, _ in loader:
-            yield 2 * (x.to(device) - 0.5)  # the seed's preprocessing, in the loop
+            yield 2 * (x.to(device) - 0.5)  # the reference's preprocessing, in the loop
 
 
 def fast_batches(data_dir: str, device):

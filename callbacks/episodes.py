@@ -51,7 +51,7 @@ class EpisodeTracker:
         self.headroom -= 1  # no episode grows by more than one transition a step
         length = self.episode_length.take(envs)
         self.episode_slots[envs, length] = slots
-        if self.discount is not None:  # the seed's rate needs only the return
+        if self.discount is not None:  # the reference's rate needs only the return
             self.episode_rewards[envs, length] = rewards
         self.episode_length[envs] = length + 1
         self.episode_return[envs] += rewards
@@ -64,7 +64,7 @@ class EpisodeTracker:
         episodes' returns and the rate of each one's first transition (E floats each)."""
         lengths = self.episode_length.take(envs)
         returns = self.episode_return.take(envs)
-        if self.discount is None:  # the seed: each transition rates its episode's return
+        if self.discount is None:  # the reference: each transition rates its episode's return
             rates = self._rates(returns, env_id)[:, None]  # (E, 1)
         else:
             longest = int(lengths.max())

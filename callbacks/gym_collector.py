@@ -43,10 +43,10 @@ class GymCollector(L.Callback):
          and previous action (0 at the start of every episode).
       2. ``training_step`` then samples its batch, so it may contain the transitions of step 1.
          The agent reads the batch from the dataloader iterator itself, so Lightning does not
-         prefetch a batch ahead of the collection (the order of the seed's loop).
+         prefetch a batch ahead of the collection (the order of the reference's loop).
     When an episode ends (terminated or truncated), its transitions are rated
     (value − return_offset) / return_scale and the episode is logged. The value is the episode's
-    return (the seed), or with ``discount`` the scaled discounted return that followed each
+    return (the reference), or with ``discount`` the scaled discounted return that followed each
     transition (see ``duet.callbacks.rates``). Training stops when the mean return of the last
     ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
     ``max_env_steps`` transitions (prefill included, all processes together) were collected.

@@ -9,7 +9,7 @@ def transition_values(
     """Rewards (E, T) of E ended episodes, padded after each one's length (E,) -> (E, T) value of
     each transition (0 in the padding). ``cut_off`` (E,) marks episodes ended by a time limit.
 
-    ``discount`` None (the seed): every transition gets its episode's return, so the first step
+    ``discount`` None (the reference): every transition gets its episode's return, so the first step
     of a long episode and the step that dropped the pole look alike.
 
     ``discount`` γ: the discounted return from each transition on, times (1 − γ), i.e. the mean

@@ -18,8 +18,8 @@ class ExperienceDataModule(L.LightningDataModule):
     (``duet.datamodules.process_state``).
 
     Args:
-        capacity: transitions the buffer holds (seed: 100,000).
-        batch_size: transitions per training batch (seed: 1,000).
+        capacity: transitions the buffer holds (reference: 100,000).
+        batch_size: transitions per training batch (reference: 1,000).
         batches_per_epoch: training iterations per epoch; None for one endless epoch.
         seed: seed of the batch sampling (process r uses seed + r); None takes
             ``torch.initial_seed()``.

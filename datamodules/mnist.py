@@ -52,7 +52,8 @@ def already_batched(batch):
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 1, 28, 28) in [0, 255] -> float (B, 1, 28, 28) in [-1, 1], the seed's 2x - 1."""
+    """uint8 (B, 1, 28, 28) in [0, 255] -> float (B, 1, 28, 28) in [-1, 1]: the reference's
+    2x - 1."""
     return images.float().div_(127.5).sub_(1.0)
 
 
@@ -67,7 +68,7 @@ class MNISTDataModule(L.LightningDataModule):
     Args:
         data_dir: folder holding ``<dataset>/raw/`` in torchvision's layout (``MNIST/raw/``).
         dataset: "MNIST", "FashionMNIST" or "KMNIST"; downloaded by torchvision when missing.
-        batch_size: the seed's 128.
+        batch_size: the reference's 128.
         val_size: images of the training set held out for validation (default 5,000 of 60,000).
             When that leaves fewer than half the images for training (a small MNIST subset), the
             split falls back to the same fraction, 1/12, and says so.

@@ -37,8 +37,9 @@ from duet.lightning_modules.steps import (
 OPTIMIZER_NAMES = ("a_opt", "e_opt", "a_opt2", "e_opt2")
 
 
-def seed_actenv_adam(params: Iterable) -> Optimizer:
-    """Adam(lr=1e-4), the seed's optimizer for all four updates (fused: same update, one kernel)."""
+def reference_actenv_adam(params: Iterable) -> Optimizer:
+    """Adam(lr=1e-4), the reference's optimizer for all four updates (fused: the same update in
+    one kernel)."""
     return Adam(params, lr=1e-4, fused=True)
 
 
@@ -94,34 +95,37 @@ class ActEnvAgent(L.LightningModule):
       2. a fresh forward pass; both gradients are taken before either step is applied;
          a_opt2: a_loss2 = −mean(Act Q), over Act;
          e_opt2: e_loss2 = mean((Env Q − Act Q)²), over Env.
-    Four separate Adam optimizers, as the seed's four ``minimize`` calls each kept their own state.
+    Four separate Adam optimizers, as the reference's four ``minimize`` calls each kept their own
+    state.
 
     The GymCollector callback steps the environment before each iteration and calls ``build``
     with the environment's sizes when they are not given, so only ``env_id`` needs to change for
     another environment.
 
-    Every default is the seed's. The seed does not learn CartPole (its greedy policy alternates
-    actions whatever the state); ``configs/actenv_cartpole_solved.yaml`` sets the options below
-    that make it learn, found by ``scripts/sweep_actenv.py`` (docs/sweep_actenv_cartpole.md).
+    Every default is the reference's. The reference does not learn CartPole (its greedy policy
+    alternates actions whatever the state); ``configs/actenv_cartpole_solved.yaml`` sets the
+    options below that make it learn, found by ``duet sweep`` (docs/sweep_actenv_cartpole.md).
 
     Args:
         state_size, action_size: the environment's observation size and number of actions.
-        hidden_size: units of the hidden layer (seed: 8). 8 units cannot hold a value function
-            that tells the two CartPole actions apart near the edges; 64 can.
-        encode_width: units of the first layer (seed: None, meaning action_size). The seed squeezes
-            the 4 CartPole state numbers into 2 units before anything else sees them.
-        trainable_heads: train the output heads (seed: False, they stay at their initialisation,
-            so Q and the action logits are fixed random projections of the hidden layer).
-        batchnorm_training: let BatchNorm use batch statistics while training (seed: False).
+        hidden_size: units of the hidden layer (reference: 8). 8 units cannot hold a value
+            function that tells the two CartPole actions apart near the edges; 64 can.
+        encode_width: units of the first layer (reference: None, meaning action_size). The
+            reference squeezes the 4 CartPole state numbers into 2 units before anything else
+            sees them.
+        trainable_heads: train the output heads (reference: False: they stay at their
+            initialisation, so Q and the action logits are fixed random projections of the
+            hidden layer).
+        batchnorm_training: let BatchNorm use batch statistics while training (reference: False).
         imitation_weight: weight of the imitation term CE(Act action, taken action) in a_loss
-            (seed: 1). Imitating every stored action, good or bad, pulls the actor towards the
+            (reference: 1). Imitating every stored action, good or bad, pulls the actor towards the
             behaviour policy, mostly random exploration; 0 drops it.
         follow_env_q: a_loss2 = CE(Act action, argmax over actions of Env Q(state, action))
-            instead of −mean(Act Q) (seed: False). Raising Act's own Q estimate says nothing
+            instead of −mean(Act Q) (reference: False). Raising Act's own Q estimate says nothing
             about which action to take; Env's Q is rated per action, so its argmax is the action
             the rated memory says succeeds more often.
-        q_matching_weight: weight of e_loss2 (seed: 1). Pulling Env's per-action Q towards Act's
-            Q, which does not see the action, erases the difference between actions that
+        q_matching_weight: weight of e_loss2 (reference: 1). Pulling Env's per-action Q towards
+            Act's Q, which does not see the action, erases the difference between actions that
             follow_env_q reads.
         compile: ``torch.compile`` each stage's forward passes and losses, and so their
             backward passes (default False). The networks are small enough that per-operation
@@ -129,7 +133,7 @@ class ActEnvAgent(L.LightningModule):
             CPU threads, whole training runs 1–27% (BENCHMARKS.md). Costs a compilation at the
             first iteration (~10–30 s; on CPU it needs a C++ compiler). The updates are the same
             up to float rounding.
-        optimizer: callable making each of the four optimizers (seed: Adam, lr 1e-4).
+        optimizer: callable making each of the four optimizers (reference: Adam, lr 1e-4).
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
         scheduler: callable taking an optimizer and returning a learning-rate scheduler, given
@@ -153,7 +157,7 @@ class ActEnvAgent(L.LightningModule):
         follow_env_q: bool = False,
         q_matching_weight: float = 1.0,
         compile: bool = False,
-        optimizer: OptimizerCallable = seed_actenv_adam,
+        optimizer: OptimizerCallable = reference_actenv_adam,
         loss_limit: float | None = 1e6,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: SchedulerInterval = "iteration",
@@ -244,7 +248,7 @@ class ActEnvAgent(L.LightningModule):
     def greedy_actions(self, states: Tensor, prev_actions: Tensor) -> Tensor:
         """(N, S) states and (N,) previous actions -> (N,) argmax of Act's action logits."""
         # BatchNorm must use its running statistics on a few states. eval()/train() cost more
-        # than this forward pass, so they are left out where it uses them anyway (the seed).
+        # than this forward pass, so they are left out where it uses them anyway (the reference).
         batch_statistics = self.act.training and self.act.batchnorm_training
         if batch_statistics:
             self.act.eval()

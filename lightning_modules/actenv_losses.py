@@ -1,8 +1,8 @@
-"""The seed's four Act/Env losses as pure functions.
+"""The reference's four Act/Env losses as pure functions.
 
 Shapes: ``action_logits`` (B, A), ``actions`` (B,) int64, ``next_state_logits`` and
 ``next_states`` (B, S), every ``*_q`` logit and ``rates`` (B,). Each loss is a batch mean,
-as ``tf.reduce_mean`` over the TensorFlow ops the seed used.
+as ``tf.reduce_mean`` over the TensorFlow ops the reference used.
 """
 
 import torch.nn.functional as F

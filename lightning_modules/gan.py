@@ -1,4 +1,4 @@
-"""GAN, LSGAN and DCGAN: the seed's ``run_a_gan`` as LightningModules with manual optimization.
+"""GAN, LSGAN and DCGAN: the reference's ``run_a_gan`` as LightningModules with manual optimization.
 
 The variants differ only in their networks and their two loss functions, set as class attributes.
 """
@@ -45,8 +45,8 @@ from duet.lightning_modules.steps import (
 )
 
 
-def seed_adam(params: Iterable) -> Optimizer:
-    """Adam(lr=1e-3, betas=(0.5, 0.999)): the seed's optimizer for both networks.
+def reference_adam(params: Iterable) -> Optimizer:
+    """Adam(lr=1e-3, betas=(0.5, 0.999)): the reference's optimizer for both networks.
 
     ``fused=True`` computes the same update in one kernel for all parameters; on the CPU it makes
     the MLP GAN's optimizer steps ~3× and the DCGAN's ~8× faster than PyTorch's default loop.
@@ -62,9 +62,9 @@ class GAN(L.LightningModule):
       2. generator step on D(G(z')) for fresh noise z'.
 
     Args:
-        noise_dim: size of the uniform(-1, 1) noise vector (the seed's 96).
+        noise_dim: size of the uniform(-1, 1) noise vector (the reference's 96).
         generator_optimizer, discriminator_optimizer: callables taking parameters and returning an
-            optimizer; default the seed's Adam(1e-3, betas=(0.5, 0.999)).
+            optimizer; default the reference's Adam(1e-3, betas=(0.5, 0.999)).
         ema_decay: if set, keep an exponential moving average of the generator's weights (and
             BatchNorm statistics) with this decay, used for sampling and evaluation.
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
@@ -87,8 +87,8 @@ class GAN(L.LightningModule):
     def __init__(
         self,
         noise_dim: int = 96,
-        generator_optimizer: OptimizerCallable = seed_adam,
-        discriminator_optimizer: OptimizerCallable = seed_adam,
+        generator_optimizer: OptimizerCallable = reference_adam,
+        discriminator_optimizer: OptimizerCallable = reference_adam,
         ema_decay: float | None = None,
         loss_limit: float | None = 1e6,
         generator_scheduler: LRSchedulerCallable | None = None,
@@ -265,7 +265,7 @@ class LSGAN(GAN):
 
 
 class DCGAN(GAN):
-    """DCGAN: the seed's conv discriminator and InfoGAN's MNIST generator, with BCE losses."""
+    """DCGAN: the reference's conv discriminator and InfoGAN's MNIST generator, with BCE losses."""
 
     generator_class = DCGenerator
     discriminator_class = DCDiscriminator

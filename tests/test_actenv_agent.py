@@ -19,7 +19,7 @@ def test_network_shapes_and_seed_sizes():
     assert logits.shape == (7, 2) and q.shape == (7,)
     next_state_logits, env_q = env(states, conditions)
     assert next_state_logits.shape == (7, 4) and env_q.shape == (7,)
-    assert act.encode.out_features == 2  # the seed squeezes the state into action_size units
+    assert act.encode.out_features == 2  # the reference squeezes the state into action_size units
     assert act.hidden.in_features == 2 + 2 and act.hidden.out_features == 8
 
 

@@ -62,7 +62,7 @@ def test_gan_configs_keep_the_seed_schedule_and_hyperparameters(name, epochs):
     model = config["model"]["init_args"]
     assert model["noise_dim"] == 96
     for key in ("generator_optimizer", "discriminator_optimizer"):
-        # fused: the same Adam update in one kernel (lightning_modules/gan.py: seed_adam)
+        # fused: the same Adam update in one kernel (lightning_modules/gan.py: reference_adam)
         assert model[key]["init_args"] == {"lr": 1e-3, "betas": [0.5, 0.999], "fused": True}
     assert config["data"]["init_args"]["batch_size"] == 128
 

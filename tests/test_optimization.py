@@ -10,7 +10,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
 from duet.lightning_modules import GAN, WGANGP, ActEnvAgent
-from duet.lightning_modules.gan import seed_adam
+from duet.lightning_modules.gan import reference_adam
 from tests.conftest import tiny_mnist, tiny_trainer
 from tests.test_resume import EVERY_STEP, assert_same_tensors, run
 
@@ -188,5 +188,5 @@ def test_a_plateau_scheduler_is_refused_with_what_to_use(mnist_dir, tmp_path):
 def test_the_reference_optimizer_is_unchanged_without_options():
     optimizers = GAN().configure_optimizers()
     assert isinstance(optimizers, tuple) and len(optimizers) == 2
-    reference = seed_adam(torch.nn.Linear(1, 1).parameters()).defaults
+    reference = reference_adam(torch.nn.Linear(1, 1).parameters()).defaults
     assert all(opt.defaults == reference for opt in optimizers)

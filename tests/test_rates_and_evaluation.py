@@ -1,4 +1,5 @@
-"""Transition rates (the seed's and the discounted ones), the env-step budget, greedy evaluation."""
+"""Transition rates (the reference's and the discounted ones), the env-step budget, greedy
+evaluation."""
 
 import csv
 

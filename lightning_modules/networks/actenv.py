@@ -1,9 +1,9 @@
-"""The seed's Act and Env networks: one shape, two roles."""
+"""The reference's Act and Env networks: one shape, two roles."""
 
 import torch
 from torch import Tensor, nn
 
-# TensorFlow 1.x defaults the seed ran with: batch_normalization(epsilon=1e-3, momentum=0.99).
+# TensorFlow 1.x defaults the reference ran with: batch_normalization(epsilon=1e-3, momentum=0.99).
 TF_BATCHNORM_EPS = 1e-3
 TF_BATCHNORM_MOMENTUM = 0.01  # PyTorch's momentum is TF's 1 - momentum
 
@@ -18,10 +18,11 @@ class ActEnvNet(nn.Module):
     (B, input_size) inputs and (B,) int64 condition indices -> ((B, out_size) logits, (B,) Q logit).
 
     Args:
-        width: units of the first layer; the seed squeezes the input into action_size units.
-        trainable_heads: the seed never trained the two heads (fixed at their initialisation).
-        batchnorm_training: the seed never passed ``training=True``, so its BatchNorm always used
-            the initial running statistics (mean 0, variance 1) and acted as a learned affine map.
+        width: units of the first layer; the reference squeezes the input into action_size units.
+        trainable_heads: the reference never trained the two heads (fixed at their initialisation).
+        batchnorm_training: the reference never passed ``training=True``, so its BatchNorm always
+            used the initial running statistics (mean 0, variance 1) and acted as a learned affine
+            map.
             False keeps BatchNorm in inference mode even while the module trains.
     """
 

@@ -1,4 +1,4 @@
-"""The seed's fully connected generator and discriminator for flattened 28×28 images."""
+"""The reference's fully connected generator and discriminator for flattened 28×28 images."""
 
 from torch import Tensor, nn
 
