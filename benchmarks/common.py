@@ -23,6 +23,13 @@ def run_in_subprocess(script: str, options: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def write_results(args, results) -> None:
+    """The run's arguments and raw results as JSON into ``args.json`` (when given)."""
+    if args.json:
+        options = vars(args) | {"json": str(args.json)}
+        args.json.write_text(json.dumps({"args": options, "results": results}, indent=2))
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,7 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import run_in_subprocess
+from common import run_in_subprocess, write_results
 from gan_throughput import as_specified, module_for, plain_iteration, reference_batches
 
 CASES = ("plain", "duet", "duet_all")
@@ -142,12 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = list(pool.map(lambda run: run_in_subprocess(__file__, shared | run), runs))
     results = [run | figure for run, figure in zip(runs, figures, strict=True)]
     print(table(results))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
-            )
-        )
+    write_results(args, results)
     return 0
 
 

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import configured_progress_bar, peak_rss_mb, run_in_subprocess
+from common import configured_progress_bar, peak_rss_mb, run_in_subprocess, write_results
 
 CASES = ("reference", "lightning", "fast_loop")
 VARIANTS = ("gan", "lsgan", "dcgan", "wgan_gp")
@@ -228,12 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             for case in args.cases:  # alternating, so slow drifts of the machine hit every case
                 results[variant][case].append(measure(args, variant, case))
     print(table(results))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
-            )
-        )
+    write_results(args, results)
     return 0
 
 
