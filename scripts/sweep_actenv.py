@@ -151,7 +151,8 @@ def table(results: list[dict], sweep: dict, episodes: int) -> str:
 def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for r in results:
-        greedy, training = np.array(r["curves"]["greedy"]), np.array(r["curves"]["training"])
+        greedy = np.array(r["curves"]["greedy"]).reshape(-1, 2)  # none when the budget ends
+        training = np.array(r["curves"]["training"]).reshape(-1, 2)  # before an evaluation
         (line,) = axes.plot(*greedy.T, marker="o", ms=3, label=f"seed {r['seed']}: greedy")
         if len(training):
             axes.plot(*training.T, ls="--", lw=1, color=line.get_color(), label="training mean")
