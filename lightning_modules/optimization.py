@@ -16,7 +16,7 @@ own options, and these helpers do the work:
 """
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning as L
 from lightning.pytorch.cli import LRSchedulerCallable
@@ -34,7 +34,7 @@ def check_options(
     clip_norms: dict[str, float | None],
 ) -> None:
     """Refuse an unknown scheduler interval or a clipping norm that is not positive."""
-    if interval not in ("iteration", "epoch"):
+    if interval not in get_args(SchedulerInterval):
         raise ValueError(
             f"{owner}: scheduler_interval must be 'iteration' or 'epoch', got {interval!r}."
         )

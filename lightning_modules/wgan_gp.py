@@ -68,16 +68,16 @@ class WGANGP(GAN):
         settings.at_least("WGANGP", "n_critic", n_critic, 1)
         settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
         super().__init__(
-            noise_dim,
-            generator_optimizer,
-            discriminator_optimizer,
-            ema_decay,
-            loss_limit,
-            generator_scheduler,
-            discriminator_scheduler,
-            scheduler_interval,
-            generator_clip_norm,
-            discriminator_clip_norm,
+            noise_dim=noise_dim,
+            generator_optimizer=generator_optimizer,
+            discriminator_optimizer=discriminator_optimizer,
+            ema_decay=ema_decay,
+            loss_limit=loss_limit,
+            generator_scheduler=generator_scheduler,
+            discriminator_scheduler=discriminator_scheduler,
+            scheduler_interval=scheduler_interval,
+            generator_clip_norm=generator_clip_norm,
+            discriminator_clip_norm=discriminator_clip_norm,
         )
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
