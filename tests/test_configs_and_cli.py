@@ -65,6 +65,7 @@ def test_gan_configs_keep_the_seed_schedule_and_hyperparameters(name, epochs):
         # fused: the same Adam update in one kernel (lightning_modules/gan.py: reference_adam)
         assert model[key]["init_args"] == {"lr": 1e-3, "betas": [0.5, 0.999], "fused": True}
     assert config["data"]["init_args"]["batch_size"] == 128
+    assert config["data"]["init_args"]["val_size"] == 0  # every training image, as the reference
 
 
 def test_a_short_run_writes_config_checkpoints_samples_and_metrics_in_one_folder(
