@@ -57,37 +57,52 @@ def classifier_input(images: Tensor) -> Tensor:
     return x
 
 
-class _FrozenClassifier(nn.Module):
-    """A trained LeNet that stays in eval mode (no dropout) and out of any optimizer."""
+class SharedClassifier(nn.Module):
+    """A trained LeNet, frozen in eval mode (no dropout) and out of any optimizer, that runs once
+    per batch: FID, KID, IS and the class counts each ask for the same batch of images, and the
+    features and logits of the last batch it saw are kept for them. (The batch is recognised by
+    identity; a batch changed in place between two requests would be served stale outputs.)"""
 
     def __init__(self, classifier: LeNet) -> None:
         super().__init__()
         self.classifier = classifier.eval().requires_grad_(False)
+        self.last: tuple[Tensor, Tensor, Tensor] | None = None  # images, features, logits
 
-    def train(self, mode: bool = True) -> "_FrozenClassifier":
+    def train(self, mode: bool = True) -> "SharedClassifier":
         return super().train(False)
 
+    @torch.no_grad()
+    def outputs(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """uint8 images (B, C, H, W) -> (B, feature_size) features and (B, 10) class logits."""
+        if self.last is None or self.last[0] is not images:
+            features = self.classifier.features(classifier_input(images))
+            self.last = (images, features, self.classifier.head(features))  # eval: no dropout
+        return self.last[1], self.last[2]
 
-class PenultimateFeatures(_FrozenClassifier):
+
+class PenultimateFeatures(nn.Module):
     """uint8 images (B, C, H, W) -> (B, feature_size) features for FID and KID."""
 
-    def __init__(self, classifier: LeNet) -> None:
-        super().__init__(classifier)
-        self.num_features = classifier.feature_size  # spares torchmetrics its 299×299 probe
+    def __init__(self, classifier: SharedClassifier) -> None:
+        super().__init__()
+        self.shared = classifier
+        self.num_features = classifier.classifier.feature_size  # spares torchmetrics a probe
 
-    @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
-        return self.classifier.features(classifier_input(images))
+        return self.shared.outputs(images)[0]
 
 
-class ClassLogits(_FrozenClassifier):
+class ClassLogits(nn.Module):
     """uint8 images (B, C, H, W) -> (B, 10) class logits for the Inception Score."""
 
     num_features = 10
 
-    @torch.no_grad()
+    def __init__(self, classifier: SharedClassifier) -> None:
+        super().__init__()
+        self.shared = classifier
+
     def forward(self, images: Tensor) -> Tensor:
-        return self.classifier(classifier_input(images))
+        return self.shared.outputs(images)[1]
 
 
 class ClassCounts(Metric):
@@ -96,7 +111,7 @@ class ClassCounts(Metric):
 
     full_state_update = False
 
-    def __init__(self, classifier: LeNet, num_classes: int = 10) -> None:
+    def __init__(self, classifier: SharedClassifier, num_classes: int = 10) -> None:
         super().__init__()
         self.classify = ClassLogits(classifier)
         zeros = torch.zeros(num_classes, dtype=torch.long)
@@ -131,7 +146,8 @@ class SampleQualityMetrics(nn.Module):
         self, classifier: LeNet, kid_subset_size: int = 1_000, kid_subsets: int = 100
     ) -> None:
         super().__init__()
-        features = PenultimateFeatures(classifier)
+        shared = SharedClassifier(classifier)  # one forward pass per batch for all four metrics
+        features = PenultimateFeatures(shared)
         self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
         self.kid = KernelInceptionDistance(
             feature=features,
@@ -139,8 +155,8 @@ class SampleQualityMetrics(nn.Module):
             subset_size=kid_subset_size,
             reset_real_features=False,
         )
-        self.inception = InceptionScore(feature=ClassLogits(classifier), splits=10)
-        self.classes = ClassCounts(classifier)
+        self.inception = InceptionScore(feature=ClassLogits(shared), splits=10)
+        self.classes = ClassCounts(shared)
 
     def update_real(self, images: Tensor) -> None:
         self.fid.update(images, real=True)

@@ -14,6 +14,8 @@ from duet.lightning_modules.quality import (
     ClassLogits,
     PenultimateFeatures,
     SampleQualityMetrics,
+    SharedClassifier,
+    classifier_input,
     load_classifier,
     to_uint8,
 )
@@ -31,8 +33,11 @@ class BandClassifier(nn.Module):
         bands = images[:, 0, :20].reshape(len(images), 10, 2 * 28)
         return (bands.mean(dim=2) + 1) / 2
 
+    def head(self, features):  # (B, 10) -> (B, 10) logits
+        return 40 * (features - 0.5)
+
     def forward(self, images):
-        return 40 * (self.features(images) - 0.5)
+        return self.head(self.features(images))
 
 
 def digits(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -56,21 +61,37 @@ def quality(real, fake):
 
 
 def test_extractors_give_penultimate_features_and_logits():
-    lenet = LeNet(feature_size=32)
+    lenet = LeNet(feature_size=32).eval()
+    shared = SharedClassifier(lenet)
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
-    assert PenultimateFeatures(lenet)(images).shape == (5, 32)
-    assert PenultimateFeatures(lenet).num_features == 32
-    assert ClassLogits(lenet)(images).shape == (5, 10)
+    expected = lenet.features(classifier_input(images))
+    assert torch.equal(PenultimateFeatures(shared)(images), expected)
+    assert PenultimateFeatures(shared).num_features == 32
+    assert torch.equal(ClassLogits(shared)(images), lenet(classifier_input(images)))
     probe = torch.randint(0, 256, (1, 3, 299, 299), dtype=torch.uint8)  # torchmetrics' probe shape
-    assert PenultimateFeatures(lenet)(probe).shape == (1, 32)
+    assert PenultimateFeatures(shared)(probe).shape == (1, 32)
 
 
 def test_extractors_stay_in_eval_mode():
-    extractor = PenultimateFeatures(LeNet(dropout=0.9))
+    extractor = PenultimateFeatures(SharedClassifier(LeNet(dropout=0.9)))
     extractor.train()
     images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
-    assert torch.equal(extractor(images), extractor(images))
-    assert not extractor.classifier.training
+    assert torch.equal(extractor(images), extractor(images.clone()))  # two passes, no dropout
+    assert not extractor.shared.classifier.training
+
+
+def test_the_four_metrics_share_one_classifier_pass_per_batch():
+    classifier = BandClassifier()
+    passes = []
+    classifier.features = lambda images: passes.append(len(images)) or BandClassifier.features(
+        classifier, images
+    )
+    metrics = SampleQualityMetrics(classifier, kid_subset_size=10)
+    metrics.update_real(digits(BALANCED[:20]))
+    metrics.update_fake(digits(BALANCED[:30]))
+    metrics.update_fake(digits(BALANCED[:30], seed=1))
+    assert passes == [20, 30, 30]  # FID, KID, IS and the class counts: one pass each batch
+    assert metrics.compute()["class_counts"] == [6] * 10
 
 
 def test_fid_of_a_set_against_itself_is_about_zero():
