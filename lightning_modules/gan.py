@@ -15,14 +15,18 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from duet.datamodules import settings
 from duet.lightning_modules import optimization
+from duet.lightning_modules.augmentation import DifferentiableAugmentation
 from duet.lightning_modules.checkpoints import check_state_matches
 from duet.lightning_modules.finite_guard import FiniteGuard
 from duet.lightning_modules.gan_losses import (
     bce_discriminator_loss,
     bce_generator_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     ls_discriminator_loss,
     ls_generator_loss,
     noise_seed,
+    r1_penalty,
     sample_noise,
 )
 from duet.lightning_modules.networks import (
@@ -31,6 +35,7 @@ from duet.lightning_modules.networks import (
     MLPDiscriminator,
     MLPGenerator,
 )
+from duet.lightning_modules.networks.spectral_norm import spectrally_normalised
 from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
 from duet.lightning_modules.optimizer_settings import (
     configured_settings,
@@ -76,6 +81,15 @@ class GAN(L.LightningModule):
         generator_clip_norm, discriminator_clip_norm: clip the network's gradients to this total
             2-norm before each of its steps; None for no clipping. (Lightning's
             ``trainer.gradient_clip_val`` does not apply to manual optimization.)
+
+    Options for small data and steadier training, all off by default (the reference has none):
+        augment_translation, augment_cutout: differentiable augmentation of every image the
+            discriminator judges, real and fake, in both steps (``DifferentiableAugmentation``):
+            the largest shift and the side of the blanked square, as fractions of the image size.
+        spectral_norm: spectrally normalise the discriminator's Linear and Conv2d layers.
+        r1_weight: γ of the R1 penalty γ/2·mean(‖∇ₓD(x)‖²) on real images, added to the
+            discriminator's loss; None for none.
+        hinge_loss: the hinge losses instead of the variant's (``gan_losses.hinge_*``).
     """
 
     generator_class: type[nn.Module] = MLPGenerator
@@ -96,6 +110,11 @@ class GAN(L.LightningModule):
         scheduler_interval: SchedulerInterval = "iteration",
         generator_clip_norm: float | None = None,
         discriminator_clip_norm: float | None = None,
+        augment_translation: float = 0.0,
+        augment_cutout: float = 0.0,
+        spectral_norm: bool = False,
+        r1_weight: float | None = None,
+        hinge_loss: bool = False,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -109,6 +128,12 @@ class GAN(L.LightningModule):
         if ema_decay is not None:
             note = ", or null to turn EMA off"
             settings.between(owner, "ema_decay", ema_decay, 0, 1, closed=False, note=note)
+        settings.at_least(owner, "r1_weight", r1_weight, 0, optional=True)
+        settings.between(owner, "augment_translation", augment_translation, 0, 0.5)
+        settings.between(owner, "augment_cutout", augment_cutout, 0, 1)
+        self.augmentation = None
+        if augment_translation or augment_cutout:
+            self.augmentation = DifferentiableAugmentation(augment_translation, augment_cutout)
         settings.learning_rates(owner, "generator_optimizer", generator_optimizer)
         settings.learning_rates(owner, "discriminator_optimizer", discriminator_optimizer)
         self.save_hyperparameters(
@@ -123,6 +148,12 @@ class GAN(L.LightningModule):
         self.noise_dim = noise_dim
         self.generator = self.generator_class(noise_dim)
         self.discriminator = self.discriminator_class()
+        if spectral_norm:
+            spectrally_normalised(self.discriminator)
+        self.r1_weight = r1_weight
+        if hinge_loss:  # else the variant's, set on the class
+            self.discriminator_loss = hinge_discriminator_loss
+            self.generator_loss = hinge_generator_loss
         self.generator_ema = None
         if ema_decay is not None:
             self.generator_ema = AveragedModel(
@@ -191,6 +222,12 @@ class GAN(L.LightningModule):
         """The discriminator's (B, 1) logits for ``images`` (of ``labels``, if conditional)."""
         return self.discriminator(images)
 
+    def augmented(self, images: Tensor) -> Tensor:
+        """``images`` as the discriminator sees them in training: augmented, if that is on."""
+        if self.augmentation is None:
+            return images
+        return self.augmentation(images, self.rng)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
         d_optimizer, g_optimizer = self.optimizers()
@@ -200,8 +237,12 @@ class GAN(L.LightningModule):
             # 1. Discriminator: real images against a detached fake batch.
             self.toggle_optimizer(d_optimizer)
             fake = self.draw(self.generator, self.noise(len(real)), labels).detach()
-            d_real, d_fake = self.judge(real, labels), self.judge(fake, labels)  # (B, 1) logits
+            real.requires_grad_(self.r1_weight is not None)  # for R1's gradient with respect to x
+            d_real = self.judge(self.augmented(real), labels)  # (B, 1) logits
+            d_fake = self.judge(self.augmented(fake), labels)
             d_loss = self.discriminator_loss(d_real, d_fake)
+            if self.r1_weight is not None:
+                d_loss = d_loss + self.r1_weight / 2 * r1_penalty(d_real, real)
             d_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             average_gradients(self, self.discriminator)
@@ -224,7 +265,7 @@ class GAN(L.LightningModule):
         ``labels`` (B,) are the batch's digits: what a conditional GAN is asked to draw."""
         self.toggle_optimizer(g_optimizer)
         fake = self.draw(self.generator, self.noise(len(labels)), labels)
-        g_loss = self.generator_loss(self.judge(fake, labels))
+        g_loss = self.generator_loss(self.judge(self.augmented(fake), labels))
         g_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         average_gradients(self, self.generator)

@@ -47,6 +47,27 @@ def ls_generator_loss(fake: Tensor) -> Tensor:
     return 0.5 * (fake - 1).square().mean()
 
 
+def hinge_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """mean(relu(1 − D(x))) + mean(relu(1 + D(G(z)))): the hinge loss of SAGAN and BigGAN, which
+    stops pushing on images the discriminator already judges beyond a margin."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_generator_loss(fake: Tensor) -> Tensor:
+    """−mean(D(G(z))): the generator's side of the hinge loss."""
+    return -fake.mean()
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """mean(‖∇ₓ D(x)‖²) over the real images (Mescheder et al., 2018), to be weighted by γ/2.
+
+    ``real`` (B, ...) must require gradients and ``real_logits`` (B, 1) be D's output for it; the
+    graph is kept so that the penalty trains the discriminator.
+    """
+    (gradients,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return gradients.flatten(1).square().sum(dim=1).mean()
+
+
 def wasserstein_critic_loss(real: Tensor, fake: Tensor) -> Tensor:
     """mean(D(G(z))) − mean(D(x)), without the gradient penalty."""
     return fake.mean() - real.mean()

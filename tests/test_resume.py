@@ -66,8 +66,16 @@ def run(
         lambda: DCGAN(noise_dim=8),
         lambda: WGANGP(noise_dim=8, n_critic=4),  # its latest G loss is logged between G steps
         lambda: ConditionalGAN(noise_dim=8),
+        lambda: GAN(  # every option for small data: augmentation draws from the noise stream
+            noise_dim=8,
+            augment_translation=0.125,
+            augment_cutout=0.5,
+            spectral_norm=True,
+            r1_weight=1.0,
+            hinge_loss=True,
+        ),
     ],
-    ids=["gan", "dcgan", "wgan_gp", "cgan"],
+    ids=["gan", "dcgan", "wgan_gp", "cgan", "gan_small_data_options"],
 )
 def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731  15 batches an epoch
