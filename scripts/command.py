@@ -1,7 +1,7 @@
 """The installed ``duet`` command: every capability under one name.
 
     duet fit|validate|test|predict --config FILE ...   LightningCLI (scripts/train.py)
-    duet sample|evaluate|play|sweep ...                 the tools, with their own options
+    duet sample|evaluate|play|sweep|sweep-gan ...       the tools, with their own options
     duet --help | --version
 
 Each tool is the script it wraps (``duet sample`` is ``python scripts/sample.py``), imported only
@@ -33,6 +33,7 @@ TOOLS = {
     "evaluate": Command("duet.scripts.evaluate", "FID, KID, IS and digit shares of a GAN"),
     "play": Command("duet.scripts.play", "greedy episodes of an agent checkpoint (and a video)"),
     "sweep": Command("duet.scripts.sweep_actenv", "train Act/Env variants over seeds, compare"),
+    "sweep-gan": Command("duet.scripts.sweep_gan", "train GAN variants over seeds, score them"),
 }
 
 

@@ -28,3 +28,30 @@ def test_a_sweep_reports_finished_runs_even_without_an_evaluation(tmp_path):
     assert report.startswith("# Sweep: ") and "`duet sweep " in report
     assert "| solved | 1/2 |" in report  # one of the two seeds ends ≥ 475
     assert (tmp_path / "docs" / "sweep_tiny_solved.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_gan_sweep_trains_scores_each_checkpoint_and_reports(mnist_dir, tmp_path):
+    from duet.scripts import sweep_gan
+    from tests.test_quality import MNISTClassifier, tiny_mnist, tiny_trainer
+
+    trainer = tiny_trainer(tmp_path / "c", max_steps=1)
+    trainer.fit(MNISTClassifier(feature_size=16), datamodule=tiny_mnist(mnist_dir))
+    classifier = tmp_path / "classifier.ckpt"
+    trainer.save_checkpoint(classifier)
+    sweep = tmp_path / "tiny_gan.yaml"
+    sweep.write_text(
+        "iterations: 4\nevery: 2\nseeds: [3]\nvariants:\n"
+        "  small: {config: configs/gan.yaml, args: [--data.batch_size=16]}\n"
+    )
+    options = ["--data.data_dir", str(mnist_dir), "--classifier", str(classifier), "--num", "40"]
+    folders = ["--out", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
+    assert sweep_gan.main([str(sweep), *options, *folders, "--jobs", "1"], prog="x") == 0
+    result = json.loads((tmp_path / "runs/small/seed_3/run/result.json").read_text())
+    assert [step for step, _, _ in result["curve"]] == [2, 4]  # a checkpoint every 2 iterations
+    assert result["curve"][-1][1] == result["generator"]["fid"]  # the last is the final state
+    assert sum(result["generator"]["class_counts"]) == 40
+    config = (tmp_path / "runs/small/seed_3/run/config.yaml").read_text()
+    assert "seed_everything: 3" in config and "max_steps: 4" in config
+    report = (tmp_path / "docs" / "sweep_tiny_gan.md").read_text()
+    assert report.startswith("# Sweep: ") and "| small | 3 |" in report
+    assert (tmp_path / "docs" / "sweep_tiny_gan.png").read_bytes()[:4] == b"\x89PNG"
