@@ -9,6 +9,8 @@ the generator is judged through the same augmentation.
 import torch
 from torch import Tensor
 
+from duet.datamodules import settings
+
 BACKGROUND = -1.0  # MNIST's background in the [-1, 1] range the networks see
 
 
@@ -34,6 +36,16 @@ class DifferentiableAugmentation:
 
     def __repr__(self) -> str:
         return f"DifferentiableAugmentation(translation={self.translation}, cutout={self.cutout})"
+
+
+def augmentation_or_none(
+    owner: str, translation: float, cutout: float
+) -> DifferentiableAugmentation | None:
+    """The augmentation a module's ``augment_translation`` and ``augment_cutout`` options ask for
+    (checked, naming them), or None when both are 0."""
+    settings.between(owner, "augment_translation", translation, 0, 0.5)
+    settings.between(owner, "augment_cutout", cutout, 0, 1)
+    return DifferentiableAugmentation(translation, cutout) if translation or cutout else None
 
 
 def translate(images: Tensor, shift: int, generator: torch.Generator | None) -> Tensor:

@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_warn
 
 
 class CheckpointError(RuntimeError):
@@ -113,6 +114,16 @@ def check_state_matches(module: L.LightningModule, checkpoint: dict) -> None:
         raise CheckpointError(
             f"The checkpoint does not fit this {type(module).__name__} (another architecture or "
             f"size): {'; '.join(problems)}. Nothing was loaded."
+        )
+
+
+def warn_of_an_old_noise_state(checkpoint: dict) -> None:
+    """A GAN checkpoint of duet 0.1 carried its noise generator's state, which is not used now."""
+    if "rng_state" in checkpoint:
+        rank_zero_warn(
+            "This checkpoint, from an earlier duet, carries a noise generator state; noise now "
+            "comes from (seed, process, iteration), so the resumed run draws other noise than "
+            "the original would have. Everything else resumes exactly."
         )
 
 

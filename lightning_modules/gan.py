@@ -8,15 +8,14 @@ from collections.abc import Iterable
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from duet.datamodules import settings
 from duet.lightning_modules import optimization
-from duet.lightning_modules.augmentation import DifferentiableAugmentation
-from duet.lightning_modules.checkpoints import check_state_matches
+from duet.lightning_modules.augmentation import augmentation_or_none
+from duet.lightning_modules.checkpoints import check_state_matches, warn_of_an_old_noise_state
 from duet.lightning_modules.finite_guard import FiniteGuard
 from duet.lightning_modules.gan_losses import (
     bce_discriminator_loss,
@@ -129,11 +128,7 @@ class GAN(L.LightningModule):
             note = ", or null to turn EMA off"
             settings.between(owner, "ema_decay", ema_decay, 0, 1, closed=False, note=note)
         settings.at_least(owner, "r1_weight", r1_weight, 0, optional=True)
-        settings.between(owner, "augment_translation", augment_translation, 0, 0.5)
-        settings.between(owner, "augment_cutout", augment_cutout, 0, 1)
-        self.augmentation = None
-        if augment_translation or augment_cutout:
-            self.augmentation = DifferentiableAugmentation(augment_translation, augment_cutout)
+        self.augmentation = augmentation_or_none(owner, augment_translation, augment_cutout)
         settings.learning_rates(owner, "generator_optimizer", generator_optimizer)
         settings.learning_rates(owner, "discriminator_optimizer", discriminator_optimizer)
         self.save_hyperparameters(
@@ -290,12 +285,7 @@ class GAN(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_state_matches(self, checkpoint)
-        if "rng_state" in checkpoint:
-            rank_zero_warn(
-                "This checkpoint, from an earlier duet, carries a noise generator state; noise now "
-                "comes from (seed, process, iteration), so the resumed run draws other noise than "
-                "the original would have. Everything else resumes exactly."
-            )
+        warn_of_an_old_noise_state(checkpoint)
 
 
 class LSGAN(GAN):

@@ -83,8 +83,8 @@ def test_extractors_stay_in_eval_mode():
 def test_the_four_metrics_share_one_classifier_pass_per_batch():
     classifier = BandClassifier()
     passes = []
-    classifier.features = lambda images: passes.append(len(images)) or BandClassifier.features(
-        classifier, images
+    classifier.features = lambda images: (
+        passes.append(len(images)) or BandClassifier.features(classifier, images)
     )
     metrics = SampleQualityMetrics(classifier, kid_subset_size=10)
     metrics.update_real(digits(BALANCED[:20]))
