@@ -33,6 +33,8 @@ import yaml
 from duet.callbacks.episode_plot import plt
 from duet.scripts.errors import run_with_clear_errors
 
+SHARES = (0.07, 0.13)  # what each digit's share of the samples should stay within, by default
+
 
 def train(variant: dict, seed: int, sweep: dict, args, run_dir: Path) -> float:
     """Trains one run into ``run_dir`` (logs, checkpoints/, curve/step=N.ckpt); its wall time."""
@@ -116,7 +118,7 @@ def shares_within(result: dict, low: float, high: float) -> bool:
 
 
 def table(results: list[dict], sweep: dict) -> str:
-    low, high = sweep.get("shares", (0.07, 0.13))
+    low, high = sweep.get("shares", SHARES)
     within = f"all digits {low:.0%}–{high:.0%}"
     lines = [
         f"| variant | seed | FID | rarest digit | commonest digit | {within} | train time |",
@@ -146,7 +148,7 @@ def table(results: list[dict], sweep: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict], path: Path) -> None:
+def plot(results: list[dict], low: float, path: Path) -> None:
     figure, (fid_axes, share_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
     colours = {}
     for r in results:
@@ -157,7 +159,7 @@ def plot(results: list[dict], path: Path) -> None:
         share_axes.plot(steps, shares, color=colour, lw=1, marker="o", ms=2)
     fid_axes.axhline(results[0]["floor"], color="grey", lw=0.8, ls=":")
     fid_axes.set(xlabel="iteration", ylabel="FID (5,000 samples; dotted: real data)", yscale="log")
-    share_axes.axhline(0.07, color="grey", lw=0.8, ls=":")
+    share_axes.axhline(low, color="grey", lw=0.8, ls=":")
     share_axes.set(xlabel="iteration", ylabel="rarest digit's share of the samples")
     fid_axes.legend(fontsize="small")
     figure.tight_layout()
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     results.sort(key=lambda r: (variants.index(r["variant"]), r["seed"]))
     args.docs.mkdir(parents=True, exist_ok=True)
     stem = f"sweep_{args.sweep.stem}"
-    plot(results, args.docs / f"{stem}.png")
+    plot(results, sweep.get("shares", SHARES)[0], args.docs / f"{stem}.png")
     command = " ".join(["duet sweep-gan", *(argv if argv is not None else sys.argv[1:])])
     header = (
         f"# Sweep: {args.sweep}\n\n`{command}` on {date.today()}, {platform.machine()} CPU "
