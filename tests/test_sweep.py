@@ -1,8 +1,15 @@
 """`duet sweep`'s report: the table and the learning-curve pictures from finished runs."""
 
 import json
+from pathlib import Path
+
+import pytest
+import yaml
 
 from duet.scripts import sweep_actenv
+from duet.scripts.train import cli_main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_sweep_reports_finished_runs_even_without_an_evaluation(tmp_path):
@@ -55,3 +62,21 @@ def test_a_gan_sweep_trains_scores_each_checkpoint_and_reports(mnist_dir, tmp_pa
     report = (tmp_path / "docs" / "sweep_tiny_gan.md").read_text()
     assert report.startswith("# Sweep: ") and "| small | 3 |" in report
     assert (tmp_path / "docs" / "sweep_tiny_gan.png").read_bytes()[:4] == b"\x89PNG"
+
+
+SWEEP_VARIANTS = [
+    (sweep.stem, name, variant)
+    for sweep in sorted((REPO / "configs" / "sweeps").glob("*.yaml"))
+    for name, variant in yaml.safe_load(sweep.read_text())["variants"].items()
+]
+
+
+@pytest.mark.parametrize(
+    ("sweep", "name", "variant"), SWEEP_VARIANTS, ids=[f"{s}-{n}" for s, n, _ in SWEEP_VARIANTS]
+)
+def test_every_sweep_variant_builds(sweep, name, variant, monkeypatch):
+    """A variant's overrides name real options: the run it stands for can be built."""
+    monkeypatch.chdir(REPO)
+    cli = cli_main([f"--config={variant['config']}", *variant.get("args", [])], run=False)
+    base = cli_main([f"--config={variant['config']}"], run=False)
+    assert (cli.config == base.config) == (not variant.get("args"))
