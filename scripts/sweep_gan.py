@@ -24,14 +24,19 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import redirect_stdout
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import torch
 import yaml
 
 from duet.callbacks.episode_plot import plt
+from duet.datamodules import MNISTDataModule
+from duet.lightning_modules.quality import load_classifier
 from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.evaluate import evaluate
+from duet.scripts.sample import load_generator_module
 
 SHARES = (0.07, 0.13)  # what each digit's share of the samples should stay within, by default
 
@@ -71,21 +76,33 @@ def train(variant: dict, seed: int, sweep: dict, args, run_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def score(checkpoint: Path, args) -> dict:
-    """``duet evaluate``'s figures for one checkpoint, as JSON read back from it."""
-    from duet.scripts import evaluate
+@dataclass(frozen=True)
+class Judge:
+    """What every checkpoint is scored against, loaded once for the whole sweep."""
 
-    out = checkpoint.with_suffix(".json")
-    options = ["--num", str(args.num), "--data.data_dir", args.data_dir, "--json", str(out)]
-    with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
-        status = evaluate.main([str(checkpoint), "--classifier", str(args.classifier), *options])
-    if status != 0:
-        raise RuntimeError(f"duet evaluate {checkpoint} failed with status {status}")
-    figures = json.loads(out.read_text())
-    return {"generator": figures["generator"], "floor": figures["real train"]["fid"]}
+    classifier: torch.nn.Module
+    test_images: torch.Tensor  # uint8 (N, 1, 28, 28)
+    train_images: torch.Tensor  # uint8, for the real-data floor
 
 
-def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
+def load_judge(args) -> Judge:
+    data = MNISTDataModule(args.data_dir, val_size=0, download=False)
+    data.setup("fit")
+    data.setup("test")
+    classifier = load_classifier(args.classifier)
+    return Judge(classifier, data.test_set.images, data.train_set.images)
+
+
+def score(checkpoint: Path, judge: Judge, num: int) -> dict:
+    """``duet evaluate``'s figures for one checkpoint: the generator's and the real floor's FID."""
+    module = load_generator_module(checkpoint)
+    results = evaluate(
+        module, judge.classifier, judge.test_images, judge.train_images, num, 500, seed=0
+    )
+    return {"generator": results["generator"], "floor": results["real train"]["fid"]}
+
+
+def run(name: str, variant: dict, seed: int, sweep: dict, args, judge: Judge) -> dict:
     run_dir = args.out / name / f"seed_{seed}"
     result_file = run_dir / "run" / "result.json"
     if result_file.exists():
@@ -93,11 +110,11 @@ def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     wall_s = train(variant, seed, sweep, args, run_dir)
     checkpoints = sorted((run_dir / "run" / "curve").glob("step=*.ckpt"), key=step_of)
-    scored = {step_of(checkpoint): score(checkpoint, args) for checkpoint in checkpoints}
+    scored = {step_of(checkpoint): score(checkpoint, judge, args.num) for checkpoint in checkpoints}
     curve = [(step, f["generator"]["fid"], rarest(f)) for step, f in scored.items()]
     final = scored.get(sweep["iterations"])  # the curve's last checkpoint is the final state
     if final is None:
-        final = score(run_dir / "run" / "checkpoints" / "last.ckpt", args)
+        final = score(run_dir / "run" / "checkpoints" / "last.ckpt", judge, args.num)
     result = {"variant": name, "seed": seed, "wall_s": wall_s, "curve": curve, **final}
     result_file.write_text(json.dumps(result, default=float))
     print(f"{name} seed {seed}: FID {final['generator']['fid']:.1f}", flush=True)
@@ -199,10 +216,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         files = [args.out / n / f"seed_{s}" / "run" / "result.json" for n, s in jobs]
         results = [json.loads(file.read_text()) for file in files if file.exists()]
     else:
+        torch.set_num_threads(args.threads)  # scoring here, beside the training processes
+        judge = load_judge(args)
 
         def train_and_score(job: tuple[str, int]) -> dict:
             name, seed = job
-            return run(name, sweep["variants"][name], seed, sweep, args)
+            return run(name, sweep["variants"][name], seed, sweep, args, judge)
 
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(train_and_score, jobs))
