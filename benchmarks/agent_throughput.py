@@ -214,15 +214,16 @@ def run_case(args) -> dict:
 
 
 def tables(results: dict) -> str:
-    speed = {case: statistics.median(r["steps_per_s"] for r in results[case]) for case in CASES}
-    rss = {case: max(r["peak_rss_mb"] for r in results[case]) for case in CASES}
+    cases = [case for case in CASES if case in results]
+    speed = {case: statistics.median(r["steps_per_s"] for r in results[case]) for case in cases}
+    rss = {case: max(r["peak_rss_mb"] for r in results[case]) for case in cases}
     lines = [
         "| case | env steps/s (training) | vs reference | peak RSS MB |",
         "| --- | --- | --- | --- |",
         *(
             f"| {case} | {speed[case]:.1f} | {speed[case] / speed['reference']:.2f}× "
             f"| {rss[case]:.0f} |"
-            for case in CASES
+            for case in cases
         ),
         "",
         "| environments | raw gymnasium transitions/s | collector transitions/s | ratio |",
@@ -248,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=CASES[1:],
+        default=list(CASES[1:]),
+        help="the cases beside the reference loop (default: all)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--case", choices=(*CASES, "collection"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -264,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "accelerator",
     )
     options = {name: getattr(args, name) for name in names}
-    results = {case: [] for case in (*CASES, "collection")}
+    results = {case: [] for case in ("reference", *args.cases, "collection")}
     for _ in range(args.repeats):
         for case in results:  # alternating, so slow drifts of the machine hit every case
             results[case].append(run_in_subprocess(__file__, {"case": case, **options}))

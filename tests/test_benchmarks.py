@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -38,23 +40,26 @@ def test_gan_benchmark_measures_all_three_cases(mnist_dir, tmp_path):
         assert run_["it_per_s"] > 0 and run_["peak_rss_mb"] > 100
 
 
+def agent_benchmark(tmp_path: Path, *cases: str) -> dict:
+    options = ["--iterations=3", "--warmup=1", "--prefill=2000", "--batch-size=16"]
+    options += ["--collect-steps=20", "--repeats=1", "--threads=1", "--cases", *cases]
+    return run("agent_throughput.py", tmp_path, *options)
+
+
 def test_agent_benchmark_measures_training_and_collection(tmp_path):
-    results = run(
-        "agent_throughput.py",
-        tmp_path,
-        "--iterations=3",
-        "--warmup=1",
-        "--prefill=2000",
-        "--batch-size=16",
-        "--collect-steps=20",
-        "--repeats=1",
-        "--threads=1",
-    )
-    for case in ("reference", "lightning", "lightning_compiled"):
+    results = agent_benchmark(tmp_path, "lightning")
+    assert set(results) == {"reference", "lightning", "collection"}
+    for case in ("reference", "lightning"):
         assert results[case][0]["steps_per_s"] > 0
     collection = results["collection"][0]["collection"]
     assert set(collection) == {"1", "8", "64"}
     assert all(figures["raw"] > 0 and figures["collector"] > 0 for figures in collection.values())
+
+
+@pytest.mark.slow  # torch.compile's first compilation
+def test_agent_benchmark_measures_the_compiled_step(tmp_path):
+    results = agent_benchmark(tmp_path, "lightning_compiled")
+    assert results["lightning_compiled"][0]["steps_per_s"] > 0
 
 
 def test_agent_profile_names_the_training_step(tmp_path):
