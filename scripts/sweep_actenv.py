@@ -29,11 +29,11 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from duet.callbacks.episode_plot import plt
 from duet.scripts.errors import run_with_clear_errors
 from duet.scripts.play import load_agent, make_env, play, trained_env_id
+from duet.scripts.sweeps import add_sweep_arguments, finished_results, planned_runs
 
 
 def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int) -> float:
@@ -169,34 +169,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("sweep", type=Path)
-    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--out", type=Path, default=Path("runs/sweep"))
-    parser.add_argument("--docs", type=Path, default=Path("docs"))
+    add_sweep_arguments(parser)
     parser.add_argument("--episodes", type=int, default=100, help="greedy episodes at the end")
-    parser.add_argument("--only", nargs="+", help="run just these variants")
-    parser.add_argument("--report-only", action="store_true", help="report finished runs only")
     args = parser.parse_args(argv)
-    sweep = yaml.safe_load(args.sweep.read_text())
-    unknown = set(args.only or []) - set(sweep["variants"])
-    if unknown:
-        parser.error(f"{args.sweep} has no variant {sorted(unknown)}: {list(sweep['variants'])}")
-    variants = {n: v for n, v in sweep["variants"].items() if not args.only or n in args.only}
-    jobs = [(name, variant, seed) for name, variant in variants.items() for seed in sweep["seeds"]]
-    # The first variant's seeds first, then the others seed by seed: a sweep stopped early has
-    # the main result and every variant at the first seeds.
-    first = next(iter(variants))
-    jobs.sort(key=lambda job: (job[0] != first, job[2]))
+    sweep, variants, jobs = planned_runs(parser, args)
     if args.report_only:
-        files = [args.out / name / f"seed_{seed}" / "run" / "result.json" for name, _, seed in jobs]
-        results = [json.loads(file.read_text()) for file in files if file.exists()]
+        results = finished_results(args.out, jobs)
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda job: run(*job, sweep, args), jobs))
-    variants = {
-        name: v for name, v in variants.items() if any(r["variant"] == name for r in results)
-    }
+            work = [(name, sweep["variants"][name], seed, sweep, args) for name, seed in jobs]
+            results = list(pool.map(lambda job: run(*job), work))
+    variants = [name for name in variants if any(r["variant"] == name for r in results)]
     args.docs.mkdir(parents=True, exist_ok=True)
     stem = f"sweep_{args.sweep.stem}"
     for name in variants:

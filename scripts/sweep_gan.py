@@ -29,7 +29,6 @@ from datetime import date
 from pathlib import Path
 
 import torch
-import yaml
 
 from duet.callbacks.episode_plot import plt
 from duet.datamodules import MNISTDataModule
@@ -37,6 +36,12 @@ from duet.lightning_modules.quality import load_classifier
 from duet.scripts.errors import run_with_clear_errors
 from duet.scripts.evaluate import evaluate
 from duet.scripts.sample import load_generator_module
+from duet.scripts.sweeps import (
+    add_sweep_arguments,
+    finished_results,
+    planned_runs,
+    result_file,
+)
 
 SHARES = (0.07, 0.13)  # what each digit's share of the samples should stay within, by default
 
@@ -104,9 +109,9 @@ def score(checkpoint: Path, judge: Judge, num: int) -> dict:
 
 def run(name: str, variant: dict, seed: int, sweep: dict, args, judge: Judge) -> dict:
     run_dir = args.out / name / f"seed_{seed}"
-    result_file = run_dir / "run" / "result.json"
-    if result_file.exists():
-        return json.loads(result_file.read_text())
+    finished = result_file(args.out, name, seed)
+    if finished.exists():
+        return json.loads(finished.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     wall_s = train(variant, seed, sweep, args, run_dir)
     checkpoints = sorted((run_dir / "run" / "curve").glob("step=*.ckpt"), key=step_of)
@@ -116,7 +121,7 @@ def run(name: str, variant: dict, seed: int, sweep: dict, args, judge: Judge) ->
     if final is None:
         final = score(run_dir / "run" / "checkpoints" / "last.ckpt", judge, args.num)
     result = {"variant": name, "seed": seed, "wall_s": wall_s, "curve": curve, **final}
-    result_file.write_text(json.dumps(result, default=float))
+    finished.write_text(json.dumps(result, default=float))
     print(f"{name} seed {seed}: FID {final['generator']['fid']:.1f}", flush=True)
     return result
 
@@ -188,33 +193,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("sweep", type=Path)
+    add_sweep_arguments(parser)
     parser.add_argument("--data.data_dir", dest="data_dir", default="data/")
     parser.add_argument(
         "--classifier", type=Path, default=Path("checkpoints/mnist_classifier.ckpt")
     )
-    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--out", type=Path, default=Path("runs/sweep"))
-    parser.add_argument("--docs", type=Path, default=Path("docs"))
     parser.add_argument("--num", type=int, default=5_000, help="samples scored per checkpoint")
-    parser.add_argument("--only", nargs="+", help="run just these variants")
-    parser.add_argument("--report-only", action="store_true", help="report finished runs only")
     args = parser.parse_args(argv)
-    sweep = yaml.safe_load(args.sweep.read_text())
-    unknown = set(args.only or []) - set(sweep["variants"])
-    if unknown:
-        parser.error(f"{args.sweep} has no variant {sorted(unknown)}: {list(sweep['variants'])}")
-    variants = [name for name in sweep["variants"] if not args.only or name in args.only]
-    # The first variant's seeds first, then the others seed by seed: a sweep stopped early has
-    # the main result and every variant at the first seeds.
-    jobs = sorted(
-        ((name, seed) for name in variants for seed in sweep["seeds"]),
-        key=lambda job: (job[0] != variants[0], job[1]),
-    )
+    sweep, variants, jobs = planned_runs(parser, args)
     if args.report_only:
-        files = [args.out / n / f"seed_{s}" / "run" / "result.json" for n, s in jobs]
-        results = [json.loads(file.read_text()) for file in files if file.exists()]
+        results = finished_results(args.out, jobs)
     else:
         torch.set_num_threads(args.threads)  # scoring here, beside the training processes
         judge = load_judge(args)
