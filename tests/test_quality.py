@@ -226,6 +226,9 @@ def test_evaluate_prints_generator_and_real_floor(
     assert "rarest digit " in table and "even: 10.0% each" in table
     results = json.loads(out.read_text())
     assert sum(results["generator"]["class_counts"]) == 80
+    torch.manual_seed(123)  # whatever the global generator holds, the figures are the same
+    assert evaluate.main([*args, f"--data.data_dir={mnist_dir}", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == results
     # Another dataset in MNIST's format is read from its own folder, which is not there.
     assert evaluate.main([*args, f"--data.data_dir={mnist_dir}", "--data.dataset=KMNIST"]) == 2
     assert f"KMNIST is not in {(mnist_dir / 'KMNIST' / 'raw').resolve()}" in capsys.readouterr().err
