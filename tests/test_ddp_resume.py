@@ -36,8 +36,9 @@ AGENT_OVERRIDES = ("--data.capacity=1000", "--data.batch_size=32")
 
 @pytest.fixture(scope="module")
 def gan_runs(tmp_path_factory):
-    """A 2-process GAN run of 10 iterations (checkpoint at 5, mid-epoch: 8 batches an epoch per
-    process), and the same run resumed from that checkpoint."""
+    """A 2-process GAN run of 10 iterations (checkpoint at 5, mid-epoch: the 300 fake images, none
+    held out (gan.yaml's val_size 0), make 9 batches of 16 an epoch per process), and the same run
+    resumed from that checkpoint."""
     root = tmp_path_factory.mktemp("gan_ddp")
     data = write_mnist(root / "mnist")
     common = ("--data.batch_size=16", f"--data.data_dir={data}", "--trainer.max_steps=10")
@@ -114,7 +115,7 @@ def test_gan_resumed_under_ddp_continues_every_process_exactly(gan_runs):
     assert whole[0]["at_end"]["sampler"] == {
         "seed": 0,
         "epoch": 1,
-        "batches_done": 2,
+        "batches_done": 1,  # 10 = 9 + 1
         "num_replicas": 2,
     }
 
