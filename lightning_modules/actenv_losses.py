@@ -16,7 +16,7 @@ def act_loss(
     rates: Tensor,
     imitation_weight: float = 1.0,
 ) -> Tensor:
-    """Softmax cross-entropy of the taken action (times ``imitation_weight``, seed 1) + sigmoid
+    """Softmax cross-entropy of the taken action (times ``imitation_weight``, reference 1) + sigmoid
     cross-entropy of Q against the rate."""
     imitation = imitation_weight * F.cross_entropy(action_logits, actions)
     return imitation + F.binary_cross_entropy_with_logits(act_q, rates)

@@ -12,7 +12,7 @@ from duet.lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss,
 from duet.lightning_modules.networks.actenv import ActEnvNet
 
 
-def test_network_shapes_and_seed_sizes():
+def test_network_shapes_and_reference_sizes():
     act, env = ActEnvNet(4, 2, out_size=2), ActEnvNet(4, 2, out_size=4)
     states, conditions = torch.randn(7, 4), torch.tensor([0, 1, 1, 0, 0, 1, 0])
     logits, q = act(states, conditions)
@@ -39,7 +39,7 @@ def test_heads_are_frozen_unless_asked(trainable_heads):
     assert all(p.requires_grad for p in net.encode.parameters())
 
 
-def test_seed_batchnorm_stays_in_inference_mode_and_is_an_affine_map():
+def test_reference_batchnorm_stays_in_inference_mode_and_is_an_affine_map():
     net = ActEnvNet(4, 2, out_size=2)
     net.train()
     assert not net.encode_norm.training and not net.hidden_norm.training
@@ -202,7 +202,7 @@ def _clone(grad):
     return None if grad is None else grad.clone()
 
 
-def test_optimizers_are_four_separate_adams_with_the_seed_rate():
+def test_optimizers_are_four_separate_adams_with_the_reference_rate():
     agent = ActEnvAgent(state_size=4, action_size=2)
     optimizers = agent.configure_optimizers()
     assert len({id(o) for o in optimizers}) == 4

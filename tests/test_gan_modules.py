@@ -100,7 +100,7 @@ def test_wgan_gp_defaults_follow_the_paper():
     assert (module.n_critic, module.penalty_weight) == (5, 10.0)
 
 
-def test_seed_defaults():
+def test_reference_defaults():
     module = GAN()
     assert module.noise_dim == 96
     for optimizer in module.configure_optimizers():
