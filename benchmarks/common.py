@@ -26,7 +26,7 @@ def run_in_subprocess(script: str, options: dict) -> dict:
 def write_results(args, results) -> None:
     """The run's arguments and raw results as JSON into ``args.json`` (when given)."""
     if args.json:
-        options = vars(args) | {"json": str(args.json)}
+        options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         args.json.write_text(json.dumps({"args": options, "results": results}, indent=2))
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,3 +132,67 @@ def test_gan_parity_trains_each_case_and_scores_its_samples(
         assert sum(figures["class_counts"]) == 30 and figures["fid"] > 0
     rows = [{"variant": "gan", "case": "duet", "seed": s, **figures} for s in (0, 1)]
     assert "| gan | duet | " in gan_parity.table(rows)
+
+
+def test_agent_against_sb3_evaluates_both_learners_on_the_same_steps(monkeypatch, tmp_path):
+    pytest.importorskip("stable_baselines3")
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    monkeypatch.chdir(tmp_path)
+    import agent_vs_sb3
+
+    options = ["--env-steps=1100", "--eval-episodes=2", "--final-episodes=3", "--threads=1"]
+    results = {
+        learner: agent_vs_sb3.run_case(
+            agent_vs_sb3.parse_args([*options, f"--case={learner}", "--seed=0"])
+        )
+        for learner in agent_vs_sb3.LEARNERS
+    }
+    # SB3 steps one environment at a time; duet's solved config prefills 1,000 steps first.
+    assert [point[0] for point in results["sb3"]["curve"]] == [500, 1000]
+    assert [point[0] for point in results["duet"]["curve"]] == [1001]
+    for result in results.values():
+        assert result["train_seconds"] > max(point[1] for point in result["curve"]) > 0
+        assert result["final_mean"] >= 8  # CartPole's shortest greedy episodes last 8 steps
+
+
+def test_evaluation_clock_leaves_the_evaluations_out_of_the_training_time(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import agent_vs_sb3
+
+    import duet.callbacks.greedy_evaluation as evaluation
+
+    times = iter([10.0, 12.0, 15.0, 17.0, 21.0, 22.0])  # start, then 2 evaluations: begin, end
+    monkeypatch.setattr(evaluation, "greedy_returns", lambda *args: np.array([490.0, 470.0]))
+    clock = agent_vs_sb3.EvaluationClock(every=500, episodes=2, now=lambda: next(times))
+    clock.start()  # 10
+    clock.after_step(499, policy=None)  # not yet
+    clock.after_step(501, policy=None)  # evaluates from 12 to 15: 2 s of training
+    clock.after_step(999, policy=None)
+    clock.after_step(1000, policy=None)  # from 17 to 21: 7 - 3 = 4 s of training
+    assert clock.curve == [(501, 2.0, 480.0), (1000, 4.0, 480.0)]
+    assert clock.training_seconds() == 22.0 - 10.0 - 7.0
+
+
+def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import agent_vs_sb3
+
+    assert agent_vs_sb3.median_or_none([None, 3000, 1500]) == 3000
+    assert agent_vs_sb3.median_or_none([None, None, 1500]) is None
+
+    def run(steps, seconds):
+        return {"solved_env_steps": steps, "solved_seconds": seconds, "final_mean": 500.0}
+
+    results = {
+        "duet": [run(1500, 3.0), run(None, None), run(2000, 5.0)],
+        "sb3": [run(30000, 60.0), run(40000, 90.0), run(None, None)],
+    }
+    for runs in results.values():
+        for r in runs:
+            r |= {"final_std": 0.0, "train_seconds": 100.0}
+    args = agent_vs_sb3.parse_args(["--seeds", "0", "1", "2"])
+    text = agent_vs_sb3.table(results, args)
+    assert "| duet | 1 | never | never | 500.0 ± 0.0 | 100.0 |" in text
+    assert "| duet | median | 2,000 | 5.0 |" in text and "| sb3 | median | 40,000 | 90.0 |" in text
+    assert "duet/SB3 median environment steps to ≥ 475: 0.050" in text
+    assert "duet/SB3 median seconds to ≥ 475: 0.056" in text
