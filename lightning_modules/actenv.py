@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from duet.datamodules import settings
 from duet.datamodules.replay import Transitions
@@ -141,6 +142,11 @@ class ActEnvAgent(L.LightningModule):
             per ``scheduler_interval``, "iteration" or "epoch"; saved in checkpoints.
         act_clip_norm, env_clip_norm: clip the network's gradients to this total 2-norm before
             each of its two optimizers' steps; None (the reference) for no clipping.
+        act_ema_decay: act (collect, evaluate, play) with an exponential moving average of Act's
+            weights, updated after every iteration with this decay; None (the reference) acts
+            with Act itself. Act's weights keep moving after the policy is solved, and a single
+            iteration can flip its greedy action in states the memory rarely visits; the
+            average follows the trend of many iterations.
     """
 
     evaluation_command = "duet play CHECKPOINT (greedy episodes, optionally recorded)"
@@ -163,6 +169,7 @@ class ActEnvAgent(L.LightningModule):
         scheduler_interval: SchedulerInterval = "iteration",
         act_clip_norm: float | None = None,
         env_clip_norm: float | None = None,
+        act_ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         clip_norms = dict(act_clip_norm=act_clip_norm, env_clip_norm=env_clip_norm)
@@ -174,6 +181,11 @@ class ActEnvAgent(L.LightningModule):
         settings.at_least("ActEnvAgent", "imitation_weight", imitation_weight, 0)
         settings.at_least("ActEnvAgent", "q_matching_weight", q_matching_weight, 0)
         settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
+        if act_ema_decay is not None:
+            note = ", or null to act with Act itself"
+            settings.between(
+                "ActEnvAgent", "act_ema_decay", act_ema_decay, 0, 1, closed=False, note=note
+            )
         if loss_limit is not None:
             settings.positive("ActEnvAgent", "loss_limit", loss_limit)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -187,6 +199,7 @@ class ActEnvAgent(L.LightningModule):
         self.second_stage = torch.compile(second_stage_losses) if compile else second_stage_losses
         self.act: ActEnvNet | None = None
         self.env: ActEnvNet | None = None
+        self.act_ema: AveragedModel | None = None
         self.finite_guard = FiniteGuard(loss_limit)
         if state_size is not None and action_size is not None:
             self.build(state_size, action_size)
@@ -210,6 +223,11 @@ class ActEnvAgent(L.LightningModule):
         )
         self.act = ActEnvNet(state_size, action_size, out_size=action_size, **options)
         self.env = ActEnvNet(state_size, action_size, out_size=state_size, **options)
+        if self.hparams.act_ema_decay is not None:
+            average = get_ema_multi_avg_fn(self.hparams.act_ema_decay)
+            self.act_ema = AveragedModel(self.act, multi_avg_fn=average, use_buffers=True)
+            self.act_ema.requires_grad_(False)
+            self.act_ema.update_parameters(self.act)  # a copy of Act until training starts
 
     def setup(self, stage: str) -> None:
         if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
@@ -244,17 +262,24 @@ class ActEnvAgent(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         optimization.clip_gradients(self, optimizer, self.clip_norms)
 
+    @property
+    def acting_network(self) -> ActEnvNet:
+        """The network whose greedy actions the agent takes: Act, or its average."""
+        return self.act if self.act_ema is None else self.act_ema.module
+
     @torch.no_grad()
     def greedy_actions(self, states: Tensor, prev_actions: Tensor) -> Tensor:
-        """(N, S) states and (N,) previous actions -> (N,) argmax of Act's action logits."""
+        """(N, S) states and (N,) previous actions -> (N,) argmax of the acting network's action
+        logits (Act's, or with ``act_ema_decay`` its average's)."""
+        act = self.acting_network
         # BatchNorm must use its running statistics on a few states. eval()/train() cost more
         # than this forward pass, so they are left out where it uses them anyway (the reference).
-        batch_statistics = self.act.training and self.act.batchnorm_training
+        batch_statistics = act.training and act.batchnorm_training
         if batch_statistics:
-            self.act.eval()
-        action_logits, _ = self.act(states.to(self.device), prev_actions.to(self.device))
+            act.eval()
+        action_logits, _ = act(states.to(self.device), prev_actions.to(self.device))
         if batch_statistics:
-            self.act.train()
+            act.train()
         return action_logits.argmax(dim=1)
 
     @torch.no_grad()
@@ -300,6 +325,8 @@ class ActEnvAgent(L.LightningModule):
             step_uncounted(e_opt2)
 
         advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
+        if self.act_ema is not None:
+            self.act_ema.update_parameters(self.act)
         losses = {
             "train/a_loss": a_loss,
             "train/e_loss": e_loss,

@@ -31,7 +31,7 @@ def test_encode_width_and_hidden_size_shape_both_networks():
     assert sum(p.numel() for p in agent.env.parameters()) == shared + 64 * 4 + 4
 
 
-def test_seed_defaults_are_unchanged():
+def test_reference_defaults_are_unchanged():
     hparams = ActEnvAgent(state_size=4, action_size=2).hparams
     assert hparams.encode_width is None and hparams.imitation_weight == 1.0
     assert hparams.follow_env_q is False and hparams.q_matching_weight == 1.0
@@ -136,3 +136,33 @@ def test_compiled_stages_train_as_the_eager_ones(options, tmp_path):
         )
         for eager, compiled in zip(weights[False][name], weights[True][name], strict=True):
             torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+def test_act_ema_averages_act_after_every_iteration_and_is_the_acting_network(tmp_path):
+    torch.manual_seed(0)
+    agent = ActEnvAgent(state_size=4, action_size=2, act_ema_decay=0.5, **SOLVED)
+    expected = [p.detach().clone() for p in agent.act.parameters()]  # a copy of Act at first
+
+    class Follow(L.Callback):
+        def on_train_batch_end(self, trainer, module, *rest):
+            for average, p in zip(expected, module.act.parameters(), strict=True):
+                average.mul_(0.5).add_(p.detach(), alpha=0.5)
+
+    trainer = tiny_trainer(tmp_path, max_steps=3, callbacks=[Follow()])
+    trainer.fit(agent, datamodule=OneBatch(make_batch()))
+    ema = agent.act_ema
+    assert int(ema.n_averaged) == 4  # the copy at build and three iterations
+    for average, p in zip(expected, ema.module.parameters(), strict=True):
+        torch.testing.assert_close(p, average)
+    assert all(not p.requires_grad for p in ema.parameters())
+    assert agent.acting_network is ema.module
+    states, prev = torch.randn(16, 4), torch.randint(2, (16,))
+    logits, _ = ema.module(states, prev)
+    assert torch.equal(agent.greedy_actions(states, prev), logits.argmax(1))
+    assert not torch.equal(logits, agent.act(states, prev)[0])  # Act itself has moved on
+
+
+def test_without_act_ema_the_agent_acts_with_act():
+    agent = ActEnvAgent(state_size=4, action_size=2)
+    assert agent.act_ema is None and agent.acting_network is agent.act
+    assert not any(key.startswith("act_ema") for key in agent.state_dict())
