@@ -124,28 +124,45 @@ def table(results: list[dict], sweep: dict, episodes: int) -> str:
     lines = [
         f"| variant | seed | env steps to greedy ≥ {threshold:g} (evaluation) "
         f"| final checkpoint: greedy return over {episodes} episodes, at iteration "
-        f"| best-evaluated checkpoint: same | train time |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| lowest evaluation from then on | best-evaluated checkpoint: same | train time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         steps = f"{r['steps_to_threshold']:,.0f}" if r["steps_to_threshold"] else "never"
+        lowest = lowest_after_reaching(r["curves"]["greedy"], threshold)
         lines.append(
             f"| {r['variant']} | {r['seed']} | {steps} | {played(r, 'final')} "
+            f"| {'—' if lowest is None else f'{lowest:.1f}'} "
             f"| {played(r, 'best')} | {r['wall_s'] / 60:.1f} min |"
         )
     lines += [
         "",
         f"| variant | seeds ≥ {threshold:g}, final | seeds ≥ {threshold:g}, best-evaluated "
-        "| mean final greedy return |",
-        "| --- | --- | --- | --- |",
+        f"| seeds whose evaluations stay ≥ {threshold:g} once reached | mean final greedy return |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for name in dict.fromkeys(r["variant"] for r in results):
         runs = [r for r in results if r["variant"] == name]
         final = sum(r["final_mean"] >= threshold for r in runs)
         best = sum(r.get("best_mean", 0) >= threshold for r in runs)
+        steady = sum(
+            (lowest_after_reaching(r["curves"]["greedy"], threshold) or -np.inf) >= threshold
+            for r in runs
+        )
         mean = np.mean([r["final_mean"] for r in runs])
-        lines.append(f"| {name} | {final}/{len(runs)} | {best}/{len(runs)} | {mean:.1f} |")
+        lines.append(
+            f"| {name} | {final}/{len(runs)} | {best}/{len(runs)} | {steady}/{len(runs)} "
+            f"| {mean:.1f} |"
+        )
     return "\n".join(lines)
+
+
+def lowest_after_reaching(greedy: list, threshold: float) -> float | None:
+    """The lowest greedy evaluation from the first one that reached ``threshold`` on (None if
+    none did): at least ``threshold`` when the policy never fell back once solved."""
+    means = [mean for _, mean in greedy]
+    first = next((i for i, mean in enumerate(means) if mean >= threshold), None)
+    return None if first is None else min(means[first:])
 
 
 def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:

@@ -34,7 +34,18 @@ def test_a_sweep_reports_finished_runs_even_without_an_evaluation(tmp_path):
     report = (tmp_path / "docs" / "sweep_tiny.md").read_text()
     assert report.startswith("# Sweep: ") and "`duet sweep " in report
     assert "| solved | 1/2 |" in report  # one of the two seeds ends ≥ 475
+    assert "| 480.0 ± 0.0 (min 480) at 300 | 480.0 |" in report  # its lowest evaluation once solved
+    assert "| solved | 1/2 | 0/2 | 1/2 | 245.0 |" in report
     assert (tmp_path / "docs" / "sweep_tiny_solved.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("means", "lowest"),
+    [([120, 480, 500, 470, 500], 470), ([120, 476, 500], 476), ([120, 300], None)],
+)
+def test_the_lowest_evaluation_once_solved_reveals_a_relapse(means, lowest):
+    greedy = [[500.0 * (i + 1), mean] for i, mean in enumerate(means)]
+    assert sweep_actenv.lowest_after_reaching(greedy, 475) == lowest
 
 
 def test_a_gan_sweep_trains_scores_each_checkpoint_and_reports(mnist_dir, tmp_path):
