@@ -95,11 +95,15 @@ def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
     assert all("train/g_loss" in row for row in second_rows)
 
 
-def test_agent_resumed_mid_epoch_ends_identical(tmp_path):
+@pytest.mark.parametrize(
+    "make_module",
+    [ActEnvAgent, lambda: ActEnvAgent(act_ema_decay=0.9)],
+    ids=["reference", "act_ema"],
+)
+def test_agent_resumed_mid_epoch_ends_identical(make_module, tmp_path):
     def make_collector():
         return GymCollector(prefill_steps=300, stop_mean_return=None, max_episodes=None)
 
-    make_module = ActEnvAgent
     make_data = lambda: ExperienceDataModule(capacity=600, batch_size=32, batches_per_epoch=25)  # noqa: E731
     whole_collector = make_collector()
     whole, module, data, rows = run(
