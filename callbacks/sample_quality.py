@@ -94,6 +94,6 @@ class SampleQuality(L.Callback):
             count = min(self.batch_size, self.num_samples - start)
             noise = sample_noise(count, pl_module.noise_dim, generator=generator)
             self.metrics.update_fake(to_uint8(pl_module.generate(noise)))
-        values = self.metrics.compute()
+        values = self.metrics.compute(self.seed)
         self.metrics.reset_fake()
         return values

@@ -168,9 +168,14 @@ class SampleQualityMetrics(nn.Module):
         self.inception.update(images)
         self.classes.update(images)
 
-    def compute(self) -> dict:
-        kid_mean, kid_std = self.kid.compute()
-        is_mean, is_std = self.inception.compute()
+    def compute(self, seed: int = 0) -> dict:
+        """The figures. KID's random subsets and IS's split order come from ``seed`` (torchmetrics
+        draws them from torch's global generator), so the same images always give the same
+        figures, on every process; the caller's global generator is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            kid_mean, kid_std = self.kid.compute()
+            is_mean, is_std = self.inception.compute()
         return {
             "fid": float(self.fid.compute()),
             "kid_mean": float(kid_mean),

@@ -51,23 +51,14 @@ def evaluate(module, classifier, test_images, train_images, num: int, batch_size
         if labels is not None:
             asked.append(labels)
             seen.append(classifier(classifier_input(images)).argmax(dim=1))
-    results = {"generator": seeded_compute(metrics, seed)}  # class_counts: which digits it draws
+    results = {"generator": metrics.compute(seed)}  # class_counts: which digits it draws
     if asked:
         results["generator"].update(digit_accuracy(torch.cat(asked), torch.cat(seen)))
     metrics.reset_fake()
     for batch in train_images[:num].split(batch_size):
         metrics.update_fake(batch)
-    results["real train"] = seeded_compute(metrics, seed)
+    results["real train"] = metrics.compute(seed)
     return results
-
-
-def seeded_compute(metrics: SampleQualityMetrics, seed: int) -> dict:
-    """The metrics' figures; KID's random subsets and IS's split order drawn from ``seed`` (they
-    use torch's global generator), so the same samples always give the same figures. The
-    caller's global generator is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return metrics.compute()
 
 
 def digit_accuracy(asked: torch.Tensor, seen: torch.Tensor) -> dict:

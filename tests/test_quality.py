@@ -53,7 +53,6 @@ BALANCED = torch.arange(10).repeat(60)  # 600 images, 60 of each class
 
 
 def quality(real, fake):
-    torch.manual_seed(0)  # KID and IS draw their subsets and splits from torch's generator
     metrics = SampleQualityMetrics(BandClassifier(), kid_subset_size=100)
     metrics.update_real(real)
     metrics.update_fake(fake)
@@ -92,6 +91,23 @@ def test_the_four_metrics_share_one_classifier_pass_per_batch():
     metrics.update_fake(digits(BALANCED[:30], seed=1))
     assert passes == [20, 30, 30]  # FID, KID, IS and the class counts: one pass each batch
     assert metrics.compute()["class_counts"] == [6] * 10
+
+
+def test_kid_and_is_come_from_the_seed_and_leave_the_global_generator_alone():
+    def computed(seed: int, global_seed: int) -> dict:
+        metrics = SampleQualityMetrics(BandClassifier(), kid_subset_size=50)
+        metrics.update_real(digits(BALANCED[:100]))
+        metrics.update_fake(digits(BALANCED[:100], seed=1))
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        figures = metrics.compute(seed=seed)
+        assert torch.equal(torch.get_rng_state(), state)  # training's draws are not disturbed
+        return figures
+
+    first = computed(seed=3, global_seed=5)
+    assert computed(seed=3, global_seed=6) == first  # whatever the global generator holds
+    other = computed(seed=4, global_seed=5)
+    assert other["kid_mean"] != first["kid_mean"] and other["fid"] == first["fid"]
 
 
 def test_fid_of_a_set_against_itself_is_about_zero():
