@@ -10,11 +10,11 @@ from pathlib import Path
 import gymnasium as gym
 import lightning as L
 import numpy as np
-import torch
 from gymnasium.utils.save_video import save_video
 from lightning.pytorch.loggers import WandbLogger
 
 from duet.callbacks.direct_logging import logger_step
+from duet.callbacks.episodes import greedy_episode
 
 RENDER_EXTRA = 'pip install "duet[render]" (gymnasium[classic-control] and moviepy)'
 
@@ -29,16 +29,11 @@ def check_video_support(owner: str) -> None:
 
 
 def greedy_episode_frames(agent, env_id: str, seed: int) -> tuple[list[np.ndarray], int]:
-    """(H, W, 3) uint8 frames of one greedy episode reset with ``seed``, and the frame rate."""
-    env = gym.make(env_id, render_mode="rgb_array")
-    obs, _ = env.reset(seed=seed)
-    frames, prev_action, done = [env.render()], 0, False
-    while not done:
-        states = torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]
-        action = int(agent.greedy_actions(states, torch.tensor([prev_action]))[0])
-        obs, _, terminated, truncated, _ = env.step(action)
-        frames.append(env.render())
-        prev_action, done = action, terminated or truncated
+    """(H, W, 3) uint8 frames of one greedy episode reset with ``seed`` (the reset frame, then
+    one a step), and the frame rate."""
+    env = gym.wrappers.RenderCollection(gym.make(env_id, render_mode="rgb_array"))
+    greedy_episode(agent, env, seed)
+    frames = env.render()
     fps = int(env.metadata.get("render_fps") or 30)
     env.close()
     return frames, fps

@@ -1,5 +1,7 @@
-"""The episodes in progress in each environment copy, and their rating once they end."""
+"""The episodes in progress in each environment copy, and their rating once they end; and one
+greedy episode, as play, videos and evaluation play it."""
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -115,3 +117,17 @@ class EpisodeTracker:
         for name in self._STATE:
             setattr(self, name, state[name].numpy().copy())
         self._measure_headroom()
+
+
+def greedy_episode(agent, env: gym.Env, seed: int) -> float:
+    """The total reward of one greedy episode of ``agent`` in ``env`` reset with ``seed``; the
+    previous action is 0 at the start, as in training."""
+    obs, _ = env.reset(seed=seed)
+    prev_action, total, done = 0, 0.0, False
+    while not done:
+        states = torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]
+        action = int(agent.greedy_actions(states, torch.tensor([prev_action]))[0])
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        prev_action, done = action, terminated or truncated
+    return total

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 
+from duet.callbacks.episodes import greedy_episode
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
 from duet.scripts.errors import run_with_clear_errors
@@ -34,18 +34,7 @@ def trained_env_id(checkpoint: dict) -> str | None:
 
 def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
     """Total reward of each greedy episode; the previous action is 0 at every episode start."""
-    totals = []
-    for episode in range(episodes):
-        state, _ = env.reset(seed=seed + episode)
-        prev_action, total, done = 0, 0.0, False
-        while not done:
-            states = torch.as_tensor(np.asarray(state, dtype=np.float32))[None]
-            action = int(agent.greedy_actions(states, torch.tensor([prev_action]))[0])
-            state, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            prev_action, done = action, terminated or truncated
-        totals.append(total)
-    return totals
+    return [greedy_episode(agent, env, seed + episode) for episode in range(episodes)]
 
 
 def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
