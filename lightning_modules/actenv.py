@@ -85,6 +85,11 @@ class ActEnvAgent(L.LightningModule):
             instead of −mean(Act Q) (reference: False). Raising Act's own Q estimate says nothing
             about which action to take; Env's Q is rated per action, so its argmax is the action
             the rated memory says succeeds more often.
+        follow_margin: with follow_env_q, learn Env's choice only in states where Env's success
+            probabilities of the best and second-best action differ by at least this much (default
+            0: every state). Once every episode reaches the time limit, every stored transition is
+            rated a success, and in most states Env rates both actions nearly alike; its argmax
+            there flips from iteration to iteration, and an actor trained on those labels drifts.
         q_matching_weight: weight of e_loss2 (reference: 1). Pulling Env's per-action Q towards
             Act's Q, which does not see the action, erases the difference between actions that
             follow_env_q reads.
@@ -121,6 +126,7 @@ class ActEnvAgent(L.LightningModule):
         batchnorm_training: bool = False,
         imitation_weight: float = 1.0,
         follow_env_q: bool = False,
+        follow_margin: float = 0.0,
         q_matching_weight: float = 1.0,
         compile: bool = False,
         optimizer: OptimizerCallable = reference_actenv_adam,
@@ -140,6 +146,12 @@ class ActEnvAgent(L.LightningModule):
         settings.at_least("ActEnvAgent", "encode_width", encode_width, 1, optional=True)
         settings.at_least("ActEnvAgent", "imitation_weight", imitation_weight, 0)
         settings.at_least("ActEnvAgent", "q_matching_weight", q_matching_weight, 0)
+        settings.between("ActEnvAgent", "follow_margin", follow_margin, 0, 1)
+        if follow_margin > 0 and not follow_env_q:
+            raise ValueError(
+                f"ActEnvAgent: follow_margin={follow_margin} needs follow_env_q=true (it selects "
+                "the states where the actor follows Env's Q); set follow_env_q or drop it."
+            )
         settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
         if act_ema_decay is not None:
             note = ", or null to act with Act itself"
@@ -276,6 +288,7 @@ class ActEnvAgent(L.LightningModule):
                 batch,
                 self.hparams.follow_env_q,
                 self.hparams.q_matching_weight,
+                self.hparams.follow_margin,
             )
             a_opt2.zero_grad(set_to_none=True)
             e_opt2.zero_grad(set_to_none=True)

@@ -40,10 +40,21 @@ def act_q_loss(act_q: Tensor) -> Tensor:
     return -act_q.mean()
 
 
-def follow_env_q_loss(action_logits: Tensor, env_q_per_action: Tensor) -> Tensor:
+def follow_env_q_loss(
+    action_logits: Tensor, env_q_per_action: Tensor, margin: float = 0.0
+) -> Tensor:
     """Cross-entropy of Act's action logits (B, A) against argmax over actions of Env's Q (B, A).
 
     The variant's a_loss2: the actor learns to pick the action the environment model rates most
-    likely to succeed, instead of raising its own Q estimate.
+    likely to succeed, instead of raising its own Q estimate. With ``margin`` > 0 a state counts
+    only where Env's success probabilities (sigmoid of Q) of its best and second-best action differ
+    by at least ``margin``; the sum is still divided by B, so a batch that tells little moves the
+    actor little.
     """
-    return F.cross_entropy(action_logits, env_q_per_action.detach().argmax(dim=1))
+    targets = env_q_per_action.detach().argmax(dim=1)
+    if margin == 0.0:
+        return F.cross_entropy(action_logits, targets)
+    best, second = env_q_per_action.detach().sigmoid().topk(2, dim=1).values.unbind(dim=1)
+    informative = (best - second) >= margin
+    per_state = F.cross_entropy(action_logits, targets, reduction="none")
+    return (per_state * informative).sum() / len(per_state)

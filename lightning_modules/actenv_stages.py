@@ -40,6 +40,7 @@ def second_stage_losses(
     batch: Transitions,
     follow_env_q: bool,
     q_matching_weight: float,
+    follow_margin: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """a_loss2 and e_loss2 from a fresh forward pass; Act's Q is a constant in e_loss2."""
     action_logits, act_q = act(batch.state, batch.prev_action)
@@ -47,7 +48,7 @@ def second_stage_losses(
     if follow_env_q:
         with torch.no_grad():
             targets = env_q_per_action(env, batch.state, action_logits.shape[1])
-        a_loss2 = follow_env_q_loss(action_logits, targets)
+        a_loss2 = follow_env_q_loss(action_logits, targets, follow_margin)
     else:
         a_loss2 = act_q_loss(act_q)
     return a_loss2, q_matching_weight * env_q_matching_loss(env_q, act_q.detach())

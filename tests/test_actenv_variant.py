@@ -59,6 +59,39 @@ def test_follow_env_q_loss_is_cross_entropy_to_the_best_rated_action():
     assert not loss.requires_grad  # Env's Q is a target: no gradient flows back into Env
 
 
+def test_follow_margin_drops_the_states_where_env_rates_the_best_two_actions_alike():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    # Success probabilities: 0.953 vs 0.269 (gap 0.68), then 0.622 vs 0.550 (gap 0.073).
+    env_q = torch.tensor([[-1.0, 3.0], [0.5, 0.2]], dtype=torch.float64)
+    first_state = math.log(1 + math.e**2)  # CE against action 1
+    both = follow_env_q_loss(logits, env_q)
+    assert follow_env_q_loss(logits, env_q, margin=0.07).item() == pytest.approx(both.item())
+    only_first = follow_env_q_loss(logits, env_q, margin=0.08)
+    assert only_first.item() == pytest.approx(first_state / 2, abs=1e-12)  # still divided by B
+    # Three actions: the gap is between the best two (0.881 vs 0.870), not best and worst.
+    three = torch.tensor([[2.0, 1.9, -5.0]], dtype=torch.float64)
+    assert follow_env_q_loss(torch.zeros(1, 3, dtype=torch.float64), three, 0.02).item() == 0.0
+
+
+def test_follow_margin_reaches_the_training_step_and_needs_follow_env_q(tmp_path):
+    class LastOutputs(L.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.outputs = outputs
+
+    a_loss2 = {}
+    for margin in (0.0, 1.0):  # no two success probabilities differ by 1
+        torch.manual_seed(0)
+        agent = ActEnvAgent(state_size=4, action_size=2, **SOLVED, follow_margin=margin)
+        recorder = LastOutputs()
+        tiny_trainer(tmp_path, max_steps=1, callbacks=[recorder]).fit(
+            agent, datamodule=OneBatch(make_batch())
+        )
+        a_loss2[margin] = recorder.outputs["train/a_loss2"].item()
+    assert a_loss2[1.0] == 0.0 and a_loss2[0.0] > 0.1
+    with pytest.raises(ValueError, match=r"follow_margin=0\.1 needs follow_env_q=true"):
+        ActEnvAgent(state_size=4, action_size=2, follow_margin=0.1)
+
+
 def test_env_q_per_action_is_env_q_of_each_action():
     torch.manual_seed(0)
     agent = ActEnvAgent(state_size=4, action_size=3, **SOLVED)
