@@ -2,7 +2,7 @@
 
     python benchmarks/gan_parity.py --data-dir DIR --classifier checkpoints/mnist_classifier.ckpt \
         [--variants gan lsgan dcgan] [--iterations 3750] [--seeds 0 1 2] [--jobs 2] \
-        [--threads 1] [--num 5000] [--json FILE]
+        [--threads 1] [--num 5000] [--accelerator cpu|gpu] [--json FILE]
 
 For each variant and seed, three runs of the same networks, losses and hyperparameters for the
 same number of iterations, each in its own process, then ``duet evaluate``'s figures (FID against
@@ -29,21 +29,24 @@ CASES = ("plain", "duet", "duet_all")
 VARIANTS = ("gan", "lsgan", "dcgan")
 
 
-def train_plain(variant: str, data_dir: str, iterations: int, seed: int):
+def train_plain(variant: str, data_dir: str, iterations: int, seed: int, accelerator: str):
     import torch
 
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     torch.manual_seed(seed)
-    module = module_for(variant)
-    module.rng = torch.Generator().manual_seed(seed)
+    module = module_for(variant).to(device)
+    module.rng = torch.Generator(device).manual_seed(seed)
     optimizers = [as_specified(optimizer) for optimizer in module.configure_optimizers()]
-    for iteration, real in enumerate(reference_batches(data_dir, "cpu"), start=1):
+    for iteration, real in enumerate(reference_batches(data_dir, device), start=1):
         plain_iteration(module, real, optimizers, iteration)
         if iteration == iterations:
             return module
     raise RuntimeError("the batch stream ended")
 
 
-def train_duet(variant: str, data_dir: str, iterations: int, seed: int, val_size: int | None):
+def train_duet(
+    variant: str, data_dir: str, iterations: int, seed: int, val_size: int | None, accelerator: str
+):
     import lightning as L
 
     from duet.datamodules import MNISTDataModule
@@ -52,7 +55,7 @@ def train_duet(variant: str, data_dir: str, iterations: int, seed: int, val_size
     module = module_for(variant)
     options = {} if val_size is None else {"val_size": val_size}
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
         devices=1,
         max_steps=iterations,
         max_epochs=-1,
@@ -76,10 +79,15 @@ def run_case(args) -> dict:
 
     torch.set_num_threads(args.threads)
     if args.case == "plain":
-        module = train_plain(args.variant, args.data_dir, args.iterations, args.seed)
+        module = train_plain(
+            args.variant, args.data_dir, args.iterations, args.seed, args.accelerator
+        )
     else:
         val_size = 0 if args.case == "duet_all" else None
-        module = train_duet(args.variant, args.data_dir, args.iterations, args.seed, val_size)
+        module = train_duet(
+            args.variant, args.data_dir, args.iterations, args.seed, val_size, args.accelerator
+        )
+    module.cpu()  # scored on the CPU, beside the classifier
     data = MNISTDataModule(args.data_dir, download=False)
     data.setup("fit")
     data.setup("test")
@@ -122,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num", type=int, default=5000, help="samples evaluated per run")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu", help="to train on")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.case:
         print(json.dumps(run_case(args)))
         return 0
-    names = ("data_dir", "classifier", "iterations", "num", "threads")
+    names = ("data_dir", "classifier", "iterations", "num", "threads", "accelerator")
     shared = {name: getattr(args, name) for name in names}
     runs = [
         {"variant": variant, "seed": seed, "case": case}

@@ -196,3 +196,24 @@ def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch):
     assert "| duet | median | 2,000 | 5.0 |" in text and "| sb3 | median | 40,000 | 90.0 |" in text
     assert "duet/SB3 median environment steps to ≥ 475: 0.050" in text
     assert "duet/SB3 median seconds to ≥ 475: 0.056" in text
+
+
+def test_device_round_trip_resumes_and_samples_on_the_cpu(mnist_dir, tmp_path):
+    # On the CPU both ways here; on a GPU machine the first fit runs there (--accelerator gpu).
+    (result,) = run(
+        "device_round_trip.py",
+        tmp_path,
+        f"--data-dir={mnist_dir}",
+        "--configs=gan",
+        "--precisions=32-true",
+        "--iterations=3",
+        "--resume-iterations=2",
+        "--accelerator=cpu",
+        "--threads=1",
+        f"--out={tmp_path / 'runs'}",
+    )
+    assert result["gpu_checkpoint"]["global_step"] == 3
+    assert result["cpu_checkpoint"]["global_step"] == 5  # resumed, not started again
+    assert result["gpu_checkpoint"]["finite"] and result["cpu_checkpoint"]["finite"]
+    assert result["gpu_losses_logged"] == 3 * 2 and result["gpu_losses_finite"]  # d and g
+    assert (tmp_path / "runs" / "gan_32-true" / "samples.png").stat().st_size > 1000
