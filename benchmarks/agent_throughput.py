@@ -243,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--iterations", type=int, default=300, help="timed training iterations")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--prefill", type=int, default=100_000, help="random steps first (seed)")
-    parser.add_argument("--batch-size", type=int, default=1_000, help="transitions a batch (seed)")
+    parser.add_argument(
+        "--prefill", type=int, default=100_000, help="random steps first (reference)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1_000, help="transitions a batch (reference)"
+    )
     parser.add_argument("--collect-steps", type=int, default=2_000, help="vector steps per count")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)

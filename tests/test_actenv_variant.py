@@ -149,7 +149,7 @@ def test_solved_variant_optimizer_scopes(tmp_path):
             torch.testing.assert_close(recorded, wanted)
 
 
-@pytest.mark.parametrize("options", [{}, SOLVED], ids=["seed", "solved"])
+@pytest.mark.parametrize("options", [{}, SOLVED], ids=["reference", "solved"])
 def test_compiled_stages_train_as_the_eager_ones(options, tmp_path):
     from torch._dynamo.utils import counters
 
