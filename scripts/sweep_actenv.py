@@ -33,7 +33,13 @@ import numpy as np
 from duet.callbacks.episode_plot import plt
 from duet.scripts.errors import run_with_clear_errors
 from duet.scripts.play import load_agent, make_env, play, trained_env_id
-from duet.scripts.sweeps import add_sweep_arguments, finished_results, planned_runs
+from duet.scripts.sweeps import (
+    add_sweep_arguments,
+    finished_results,
+    planned_runs,
+    result_file,
+    start_afresh,
+)
 
 
 def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int) -> float:
@@ -88,11 +94,10 @@ def greedy_play(checkpoint_path: Path, episodes: int) -> tuple[np.ndarray, int]:
 
 
 def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
-    run_dir = args.out / name / f"seed_{seed}" / "run"
-    result_file = run_dir / "result.json"
-    if result_file.exists():
-        return json.loads(result_file.read_text())
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    finished = result_file(args.out, name, seed)
+    if finished.exists():
+        return json.loads(finished.read_text())
+    run_dir = start_afresh(args.out, name, seed) / "run"
     wall_s = train(variant, seed, sweep["env_steps"], run_dir.parent, args.threads)
     curves = read_curves(run_dir / "metrics.csv")
     reached = [steps for steps, mean in curves["greedy"] if mean >= sweep["threshold"]]
@@ -105,7 +110,7 @@ def run(name: str, variant: dict, seed: int, sweep: dict, args) -> dict:
             returns, result[f"{kind}_step"] = greedy_play(path, args.episodes)
             result[f"{kind}_mean"], result[f"{kind}_std"] = returns.mean(), returns.std()
             result[f"{kind}_min"] = returns.min()
-    result_file.write_text(json.dumps(result, default=float))
+    finished.write_text(json.dumps(result, default=float))
     print(f"{name} seed {seed}: final greedy {result['final_mean']:.1f}", flush=True)
     return result
 
@@ -144,7 +149,7 @@ def table(results: list[dict], sweep: dict, episodes: int) -> str:
     for name in dict.fromkeys(r["variant"] for r in results):
         runs = [r for r in results if r["variant"] == name]
         final = sum(r["final_mean"] >= threshold for r in runs)
-        best = sum(r.get("best_mean", 0) >= threshold for r in runs)
+        best = sum(r.get("best_mean", -np.inf) >= threshold for r in runs)
         steady = sum(
             (lowest_after_reaching(r["curves"]["greedy"], threshold) or -np.inf) >= threshold
             for r in runs
@@ -175,7 +180,6 @@ def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:
             axes.plot(*training.T, ls="--", lw=1, color=line.get_color(), label="training mean")
     axes.axhline(sweep["threshold"], color="grey", lw=0.8, ls=":")
     axes.set(xlabel="environment steps (prefill included)", ylabel="return", title=name)
-    axes.set_ylim(0, 520)
     axes.legend(fontsize="small", ncols=2, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=90)

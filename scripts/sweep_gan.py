@@ -41,6 +41,7 @@ from duet.scripts.sweeps import (
     finished_results,
     planned_runs,
     result_file,
+    start_afresh,
 )
 
 SHARES = (0.07, 0.13)  # what each digit's share of the samples should stay within, by default
@@ -108,11 +109,10 @@ def score(checkpoint: Path, judge: Judge, num: int) -> dict:
 
 
 def run(name: str, variant: dict, seed: int, sweep: dict, args, judge: Judge) -> dict:
-    run_dir = args.out / name / f"seed_{seed}"
     finished = result_file(args.out, name, seed)
     if finished.exists():
         return json.loads(finished.read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_afresh(args.out, name, seed)
     wall_s = train(variant, seed, sweep, args, run_dir)
     checkpoints = sorted((run_dir / "run" / "curve").glob("step=*.ckpt"), key=step_of)
     scored = {step_of(checkpoint): score(checkpoint, judge, args.num) for checkpoint in checkpoints}

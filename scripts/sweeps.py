@@ -3,6 +3,7 @@ back the runs that finished."""
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import yaml
@@ -45,3 +46,14 @@ def finished_results(out: Path, runs: list[tuple[str, int]]) -> list[dict]:
     """The results of the runs that finished (wrote their result.json), in the runs' order."""
     files = [result_file(out, name, seed) for name, seed in runs]
     return [json.loads(file.read_text()) for file in files if file.exists()]
+
+
+def start_afresh(out: Path, name: str, seed: int) -> Path:
+    """The empty folder ``out/name/seed_<seed>`` for a run to train into. A run that was stopped
+    before writing its result.json left checkpoints there (``last.ckpt``, ``best-*.ckpt``) which
+    the new run's would sit beside as ``*-v1.ckpt``, and the result would be read from the old
+    ones; they are removed."""
+    run_dir = out / name / f"seed_{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    return run_dir

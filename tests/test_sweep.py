@@ -63,9 +63,12 @@ def test_a_gan_sweep_trains_scores_each_checkpoint_and_reports(mnist_dir, tmp_pa
     )
     options = ["--data.data_dir", str(mnist_dir), "--classifier", str(classifier), "--num", "40"]
     folders = ["--out", str(tmp_path / "runs"), "--docs", str(tmp_path / "docs")]
+    leftover = tmp_path / "runs/small/seed_3/run/curve/step=6.ckpt"  # of an interrupted attempt
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"")
     assert sweep_gan.main([str(sweep), *options, *folders, "--jobs", "1"], prog="x") == 0
     result = json.loads((tmp_path / "runs/small/seed_3/run/result.json").read_text())
-    assert [step for step, _, _ in result["curve"]] == [2, 4]  # a checkpoint every 2 iterations
+    assert [step for step, _, _ in result["curve"]] == [2, 4]  # every 2 iterations, no leftover
     assert result["curve"][-1][1] == result["generator"]["fid"]  # the last is the final state
     assert sum(result["generator"]["class_counts"]) == 40
     config = (tmp_path / "runs/small/seed_3/run/config.yaml").read_text()
