@@ -169,7 +169,7 @@ class GymCollector(L.Callback):
         mean_return, full_windows, episodes, env_steps = self._statistics(trainer)
         if episodes != self.logged_count:
             # For a ModelCheckpoint or EarlyStopping to monitor. Lightning keeps the latest value,
-            # so logging when an episode ended anywhere is enough (and saves ~1 ms a step); the
+            # so logging when an episode ended anywhere is enough (and cheaper than every step); the
             # count is global, so every process logs at the same steps.
             self.logged_count = episodes
             running = {f"episode/mean_return_{self.window}": mean_return, "episode/count": episodes}
@@ -241,7 +241,7 @@ class GymCollector(L.Callback):
         transitions collected), over all processes, so that all log the same figures and stop
         together."""
         stats = [sum(self.recent_returns), len(self.recent_returns), self.episodes, self.env_steps]
-        if trainer.world_size > 1:  # a tensor only to reduce: it costs ~30 µs an iteration
+        if trainer.world_size > 1:  # a tensor only to reduce: building one costs time
             stats = torch.tensor(stats, dtype=torch.float64)
             stats = trainer.strategy.reduce(stats, reduce_op="sum").tolist()
         total_return, count, episodes, env_steps = stats

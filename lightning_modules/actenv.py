@@ -95,10 +95,9 @@ class ActEnvAgent(L.LightningModule):
             follow_env_q reads.
         compile: ``torch.compile`` each stage's forward passes and losses, and so their
             backward passes (default False). The networks are small enough that per-operation
-            overhead is most of an iteration; compiled, the update alone ran 15–35% faster on 2
-            CPU threads, whole training runs 1–27% (BENCHMARKS.md). Costs a compilation at the
-            first iteration (~10–30 s; on CPU it needs a C++ compiler). The updates are the same
-            up to float rounding.
+            overhead is most of an iteration, which compiling cuts (BENCHMARKS.md has the
+            figures). Costs a compilation at the first iteration (on CPU it needs a C++
+            compiler). The updates are the same up to float rounding.
         optimizer: callable making each of the four optimizers (reference: Adam, lr 1e-4).
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.

@@ -10,8 +10,8 @@ def skip_failing_nvml_probe() -> None:
 
     Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 so that availability checks do not initialise
     CUDA before a fork. Adam checks availability at every step; where libnvidia-ml cannot be
-    loaded (every CPU-only machine) PyTorch then tries to dlopen it again each time, ~0.15 ms a
-    step (a fifth of a small Adam step in benchmarks/profile_agent.py's profile), and falls
+    loaded (every CPU-only machine) PyTorch then tries to dlopen it again each time, a
+    sizeable share of a small Adam step (benchmarks/profile_agent.py shows it), and falls
     back to the CUDA runtime's count anyway. Without NVML, dropping the variable changes nothing
     but that wasted attempt; with NVML present this does nothing.
     """

@@ -58,9 +58,9 @@ def average_gradients(module: L.LightningModule, *networks: nn.Module) -> None:
 def logging_due(module: L.LightningModule) -> bool:
     """Whether the loggers write metrics logged in this training iteration.
 
-    On other iterations Lightning drops step metrics, but each ``self.log`` call still costs about
-    0.6 ms of bookkeeping (a cProfile of the agent's training), several percent
-    of a small model's iteration. Metrics stay on the progress bar until the next logged step.
+    On other iterations Lightning drops step metrics, but each ``self.log`` call still costs its
+    bookkeeping, a visible share of a small model's iteration in a profile (BENCHMARKS.md).
+    Metrics stay on the progress bar until the next logged step.
     """
     return module.trainer._logger_connector.should_update_logs  # Lightning's own rule
 

@@ -7,7 +7,7 @@ What it adds to LightningCLI:
 - a ``wandb:`` section (``--config configs/logger/wandb.yaml``) that adds a W&B logger beside
   the experiment's CSV logger, in the same run folder, with the full resolved config;
 - ``progress_bar_refresh_rate: N`` redraws the progress bar every N iterations (Lightning's
-  default bar redraws after each one, ~0.3 ms: a few percent of a small model's iteration),
+  default bar redraws after each one, a few percent of a small model's iteration),
   without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
   still works;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
