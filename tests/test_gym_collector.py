@@ -233,3 +233,53 @@ def test_a_checkpoint_from_before_per_process_states_still_loads():
     resumed.load_state_dict(torch.load(_saved(legacy), weights_only=False))
     assert resumed.env_steps == collector.env_steps == 7
     np.testing.assert_array_equal(resumed.obs, collector.obs)
+
+
+def test_a_held_random_action_repeats_for_explore_hold_steps():
+    collector = GymCollector(num_envs=2, prefill_steps=0, explore_hold=3)
+    collector.held_action, collector.hold_left = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    steps = [  # (which envs draw exploration, their random actions) -> (explore, actions) taken
+        (([1, 0], [1, 0]), ([1, 0], 1)),  # env 0 starts holding 1
+        (([0, 1], [0, 2]), ([1, 1], [1, 2])),  # env 0 holds; env 1 starts holding 2
+        (([0, 0], [0, 0]), ([1, 1], [1, 2])),  # env 0's third and last step of 1
+        (([0, 0], [0, 0]), ([0, 1], 2)),  # env 0 acts greedily again; env 1's last step
+        (([0, 0], [0, 0]), ([0, 0], None)),
+    ]
+    for (draws, random_actions), (explore, actions) in steps:
+        taken, chosen = collector.hold_random_actions(
+            np.array(draws, dtype=bool), np.array(random_actions)
+        )
+        assert taken.tolist() == [bool(e) for e in explore]
+        if isinstance(actions, list):
+            assert chosen.tolist() == actions
+        elif actions is not None:
+            assert chosen[taken.argmax()] == actions
+
+
+def test_held_random_actions_restart_with_each_episode_in_the_prefill():
+    collector, buffer, _ = collector_with_buffer(prefill_steps=300, explore_hold=4)
+    collector.prefill()
+    episodes = episodes_in(buffer)
+    assert len(episodes) >= 5
+    for episode in episodes.values():
+        actions = episode["action"].tolist()
+        runs = [actions[i : i + 4] for i in range(0, len(actions), 4)]
+        assert all(len(set(run)) == 1 for run in runs)  # from the episode's first step on
+    assert any(len(set(e["action"].tolist())) > 1 for e in episodes.values())
+
+
+def test_a_hold_in_progress_survives_a_checkpoint_round_trip():
+    def actions_taken(collector, steps):
+        taken = []
+        for _ in range(steps):
+            taken.append(collector.choose_actions(agent).tolist())
+            collector.step(np.array(taken[-1]), training=True)
+        return taken
+
+    collector, _, agent = collector_with_buffer(num_envs=3, explore_hold=5)
+    actions_taken(collector, 3)
+    assert collector.hold_left.any()
+    state = torch.load(_saved(collector.state_dict()), weights_only=False)
+    resumed, _, _ = collector_with_buffer(num_envs=3, explore_hold=5)
+    resumed.load_state_dict(state)
+    assert actions_taken(resumed, 12) == actions_taken(collector, 12)

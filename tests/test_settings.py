@@ -58,6 +58,7 @@ CASES = [
     (GymCollector, "explore_start", 1.5),
     (GymCollector, "explore_stop", -0.1),
     (GymCollector, "decay_rate", -1e-4),
+    (GymCollector, "explore_hold", 0),
     (GymCollector, "return_scale", 0.0),
     (GymCollector, "return_scale", 20.0),  # CartPole's threshold of 475 would rate 23.75
     (GymCollector, "return_offset", 600.0),  # and here −0.25
