@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from duet.lightning_modules.finite_guard import all_finite, floating_tensors
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ("gan", "dcgan", "wgan_gp", "actenv_cartpole_solved")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -72,20 +74,8 @@ def checkpoint_facts(path: Path) -> dict:
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     state = [checkpoint["state_dict"], checkpoint["optimizer_states"]]
     tensors = list(floating_tensors(state))
-    finite = all(bool(torch.isfinite(t).all()) for t in tensors)
+    finite = all_finite(tensors)
     return {"global_step": checkpoint["global_step"], "tensors": len(tensors), "finite": finite}
-
-
-def floating_tensors(value):
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point():
-            yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from floating_tensors(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from floating_tensors(item)
 
 
 def logged_losses_finite(run_dir: Path) -> tuple[int, bool]:
