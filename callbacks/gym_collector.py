@@ -246,7 +246,8 @@ class GymCollector(L.Callback):
         self.tracker.record(real, slots, reward)
         ended = (terminated | truncated) & stepped
         self.prev_action = np.where(ended | self.autoresetting, 0, actions)  # 0 starts an episode
-        self.hold_left = np.where(ended, 0, self.hold_left)  # a new episode explores afresh
+        # A new episode explores afresh; so does one after a reset step, whose action was ignored.
+        self.hold_left = np.where(ended | self.autoresetting, 0, self.hold_left)
         self.obs = next_obs
         self.autoresetting = ended
         num_ended = int(np.count_nonzero(ended))

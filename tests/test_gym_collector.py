@@ -256,8 +256,11 @@ def test_a_held_random_action_repeats_for_explore_hold_steps():
             assert chosen[taken.argmax()] == actions
 
 
-def test_held_random_actions_restart_with_each_episode_in_the_prefill():
-    collector, buffer, _ = collector_with_buffer(prefill_steps=300, explore_hold=4)
+@pytest.mark.parametrize("num_envs", [1, 3])  # 3: an env's reset step takes no action
+def test_held_random_actions_restart_with_each_episode_in_the_prefill(num_envs):
+    collector, buffer, _ = collector_with_buffer(
+        prefill_steps=300, explore_hold=4, num_envs=num_envs
+    )
     collector.prefill()
     episodes = episodes_in(buffer)
     assert len(episodes) >= 5
