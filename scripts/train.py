@@ -19,6 +19,7 @@ import inspect
 import sys
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
@@ -170,7 +171,7 @@ def resolve_last_checkpoint(config) -> str:
 def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
     """Build and (by default) run the CLI; ``args`` is an argument list, as on the command line."""
     silence_known_messages()
-    return DuetCLI(
+    cli = DuetCLI(
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,
@@ -183,6 +184,17 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
         args=args,
         run=run,
     )
+    if run:  # after a run that ended without an exception: every process gets here
+        end_distributed()
+    return cli
+
+
+def end_distributed() -> None:
+    """Destroy the process group a DDP run made. A process that exits with it alive can abort
+    in gloo's threads during interpreter shutdown ("terminate called without an active
+    exception") after training finished; Lightning leaves it to the program."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def main() -> None:

@@ -89,3 +89,21 @@ def test_python_trainer_with_lightnings_sampler_gets_a_clear_error(mnist_dir):
     datamodule.setup("fit")
     with pytest.raises(ValueError, match="use_distributed_sampler=False"):
         datamodule.train_dataloader()
+
+
+def test_a_finished_run_destroys_its_process_group(mnist_dir, tmp_path, monkeypatch):
+    """A DDP process that exits with its gloo group alive can abort after training finished."""
+    import torch.distributed as dist
+
+    from duet.scripts.train import cli_main
+
+    monkeypatch.chdir(tmp_path)
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        args = ["fit", "--config", str(REPO / "configs" / "gan.yaml"), "--trainer.fast_dev_run=1"]
+        cli_main([*args, f"--data.data_dir={mnist_dir}", "--data.batch_size=16"])
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
