@@ -1,6 +1,5 @@
 """Steps Gymnasium environments between training iterations and fills the replay buffer."""
 
-import math
 import pickle
 from collections import deque
 
@@ -12,6 +11,7 @@ import torch
 from duet.callbacks.direct_logging import log_to_loggers
 from duet.callbacks.episode_plot import EpisodeHistory
 from duet.callbacks.episodes import EpisodeTracker
+from duet.callbacks.exploration import Exploration
 from duet.callbacks.gym_checks import check_environment, check_rate_range
 from duet.datamodules import settings
 from duet.datamodules.experience import ExperienceDataModule
@@ -41,10 +41,8 @@ class GymCollector(L.Callback):
          with probability p = explore_stop + (explore_start − explore_stop)·exp(−decay_rate·t),
          t = environment steps taken in training so far, else greedily from Act given its state
          and previous action (0 at the start of every episode). With ``explore_hold`` k > 1 a
-         random action, once drawn, is repeated for k steps of its episode (prefill included): a
-         fixed-duration form of temporally extended ε-greedy (Dabney et al., 2021). A random
-         action a step only jitters Acrobot's arm and reaches its goal in about 1 random
-         episode in 13; held for 4 steps, it swings the arm up in about half of them.
+         random action, once drawn, is repeated for k steps of its episode, prefill included
+         (``Exploration``).
       2. ``training_step`` then samples its batch, so it may contain the transitions of step 1.
          The agent reads the batch from the dataloader iterator itself, so Lightning does not
          prefetch a batch ahead of the collection (the order of the reference's loop).
@@ -85,13 +83,12 @@ class GymCollector(L.Callback):
             ("num_envs", num_envs),
             ("steps_per_iteration", steps_per_iteration),
             ("window", window),
-            ("explore_hold", explore_hold),
         ):
             settings.at_least("GymCollector", name, value, 1)
         settings.at_least("GymCollector", "prefill_steps", prefill_steps, 0)
-        settings.between("GymCollector", "explore_start", explore_start, 0, 1)
-        settings.between("GymCollector", "explore_stop", explore_stop, 0, 1)
-        settings.at_least("GymCollector", "decay_rate", decay_rate, 0)
+        self.exploration = Exploration(
+            num_envs, explore_start, explore_stop, decay_rate, explore_hold
+        )
         settings.positive("GymCollector", "return_scale", return_scale)
         if discount is not None:
             note = ", or null to rate by the episode's return"
@@ -106,10 +103,6 @@ class GymCollector(L.Callback):
         self.seed = seed
         self.prefill_steps = prefill_steps
         self.steps_per_iteration = steps_per_iteration
-        self.explore_start = explore_start
-        self.explore_stop = explore_stop
-        self.decay_rate = decay_rate
-        self.explore_hold = explore_hold
         self.tracker = EpisodeTracker(num_envs, discount, return_offset, return_scale)
         self.stop_mean_return = stop_mean_return
         self.max_episodes = max_episodes
@@ -151,8 +144,7 @@ class GymCollector(L.Callback):
         self.obs, _ = self.envs.reset(seed=seed)  # (N, S)
         self.prev_action = np.zeros(self.num_envs, dtype=np.int64)
         self.autoresetting = np.zeros(self.num_envs, dtype=bool)
-        self.held_action = np.zeros(self.num_envs, dtype=np.int64)  # see explore_hold
-        self.hold_left = np.zeros(self.num_envs, dtype=np.int64)
+        self.exploration.end_holds(np.ones(self.num_envs, dtype=bool))
         self.tracker.begin()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -165,8 +157,7 @@ class GymCollector(L.Callback):
         collected = 0
         explore = np.ones(self.num_envs, dtype=bool)
         while collected < self.prefill_steps:
-            actions = self.rng.integers(num_actions, size=self.num_envs)
-            _, actions = self.hold_random_actions(explore, actions)
+            _, actions = self.exploration.random_actions(self.rng, explore, num_actions)
             collected += self.step(actions, training=False)
         self._start_episodes()
 
@@ -200,32 +191,17 @@ class GymCollector(L.Callback):
             self.latest_losses = outputs  # kept as tensors: read only when an episode ends
 
     def explore_probability(self) -> float:
-        decay = math.exp(-self.decay_rate * self.training_steps)
-        return self.explore_stop + (self.explore_start - self.explore_stop) * decay
+        return self.exploration.probability(self.training_steps)
 
     def choose_actions(self, agent) -> np.ndarray:
         explore = self.rng.random(self.num_envs) < self.explore_probability()
-        actions = self.rng.integers(int(self.envs.single_action_space.n), size=self.num_envs)
-        explore, actions = self.hold_random_actions(explore, actions)
+        num_actions = int(self.envs.single_action_space.n)
+        explore, actions = self.exploration.random_actions(self.rng, explore, num_actions)
         if not explore.all():
             states = torch.as_tensor(self.obs, dtype=torch.float32)
             greedy = agent.greedy_actions(states, torch.as_tensor(self.prev_action)).cpu().numpy()
             actions = np.where(explore, actions, greedy)
         return actions
-
-    def hold_random_actions(
-        self, explore: np.ndarray, random_actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) which envs explore and (N,) their random actions, after ``explore_hold``: an env
-        still holding a random action takes it again (and explores), one that starts exploring
-        holds its new action for ``explore_hold`` steps in all. Unchanged when it is 1."""
-        if self.explore_hold == 1:
-            return explore, random_actions
-        holding = self.hold_left > 0
-        starting = explore & ~holding
-        self.held_action = np.where(starting, random_actions, self.held_action)
-        self.hold_left = np.where(starting, self.explore_hold, self.hold_left) - (explore | holding)
-        return explore | holding, np.where(holding, self.held_action, random_actions)
 
     def step(self, actions: np.ndarray, training: bool) -> int:
         """One vector step with ``actions`` (N,); returns how many transitions it stored."""
@@ -247,7 +223,7 @@ class GymCollector(L.Callback):
         ended = (terminated | truncated) & stepped
         self.prev_action = np.where(ended | self.autoresetting, 0, actions)  # 0 starts an episode
         # A new episode explores afresh; so does one after a reset step, whose action was ignored.
-        self.hold_left = np.where(ended | self.autoresetting, 0, self.hold_left)
+        self.exploration.end_holds(ended | self.autoresetting)
         self.obs = next_obs
         self.autoresetting = ended
         num_ended = int(np.count_nonzero(ended))
@@ -335,7 +311,7 @@ class GymCollector(L.Callback):
             "latest_losses": {
                 name: loss.detach().cpu() for name, loss in self.latest_losses.items()
             },
-            "per_env": per_env,
+            "per_env": per_env | self.exploration.state_dict(),
         }
 
     def load_local_state_dict(self, state: dict) -> None:
@@ -349,11 +325,12 @@ class GymCollector(L.Callback):
         self.recent_returns = deque(state["recent_returns"], maxlen=self.window)
         self.history.load_state_dict(state["history"])
         self.latest_losses = dict(state["latest_losses"])
-        for name, value in state["per_env"].items():
-            setattr(self, name, value.numpy().copy())
+        for name in self._PER_ENV:
+            setattr(self, name, state["per_env"][name].numpy().copy())
+        self.exploration.load_state_dict(state["per_env"])
 
-    # What each environment is in the middle of, one entry per environment.
-    _PER_ENV = ("obs", "prev_action", "autoresetting", "held_action", "hold_left")
+    # What each environment is in the middle of, one entry per environment (and Exploration's).
+    _PER_ENV = ("obs", "prev_action", "autoresetting")
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from duet.callbacks import GymCollector
+from duet.callbacks.exploration import Exploration
 from duet.datamodules import ExperienceDataModule
 from duet.lightning_modules import ActEnvAgent
 from tests.conftest import tiny_trainer
@@ -236,8 +237,7 @@ def test_a_checkpoint_from_before_per_process_states_still_loads():
 
 
 def test_a_held_random_action_repeats_for_explore_hold_steps():
-    collector = GymCollector(num_envs=2, prefill_steps=0, explore_hold=3)
-    collector.held_action, collector.hold_left = np.zeros(2, np.int64), np.zeros(2, np.int64)
+    exploration = Exploration(num_envs=2, start=1.0, stop=0.01, decay_rate=1e-4, hold=3)
     steps = [  # (which envs draw exploration, their random actions) -> (explore, actions) taken
         (([1, 0], [1, 0]), ([1, 0], 1)),  # env 0 starts holding 1
         (([0, 1], [0, 2]), ([1, 1], [1, 2])),  # env 0 holds; env 1 starts holding 2
@@ -246,9 +246,7 @@ def test_a_held_random_action_repeats_for_explore_hold_steps():
         (([0, 0], [0, 0]), ([0, 0], None)),
     ]
     for (draws, random_actions), (explore, actions) in steps:
-        taken, chosen = collector.hold_random_actions(
-            np.array(draws, dtype=bool), np.array(random_actions)
-        )
+        taken, chosen = exploration.held(np.array(draws, dtype=bool), np.array(random_actions))
         assert taken.tolist() == [bool(e) for e in explore]
         if isinstance(actions, list):
             assert chosen.tolist() == actions
@@ -281,8 +279,23 @@ def test_a_hold_in_progress_survives_a_checkpoint_round_trip():
 
     collector, _, agent = collector_with_buffer(num_envs=3, explore_hold=5)
     actions_taken(collector, 3)
-    assert collector.hold_left.any()
+    assert collector.exploration.hold_left.any()
     state = torch.load(_saved(collector.state_dict()), weights_only=False)
     resumed, _, _ = collector_with_buffer(num_envs=3, explore_hold=5)
     resumed.load_state_dict(state)
     assert actions_taken(resumed, 12) == actions_taken(collector, 12)
+
+
+def test_a_checkpoint_from_before_explore_hold_resumes_with_no_hold():
+    collector, _, agent = collector_with_buffer(num_envs=3, explore_hold=5)
+    for _ in range(3):
+        collector.step(collector.choose_actions(agent), training=True)
+    state = collector.state_dict()
+    for process in state["processes"]:
+        for name in Exploration.PER_ENV:
+            del process["per_env"][name]
+    resumed, _, _ = collector_with_buffer(num_envs=3, explore_hold=5)
+    resumed.exploration.hold_left[:] = 2
+    resumed.load_state_dict(torch.load(_saved(state), weights_only=False))
+    np.testing.assert_array_equal(resumed.obs, collector.obs)
+    assert not resumed.exploration.hold_left.any()
