@@ -1,7 +1,7 @@
 """Parity of duet's reference GAN training with a plain PyTorch loop, by sample quality.
 
     python benchmarks/gan_parity.py --data-dir DIR --classifier checkpoints/mnist_classifier.ckpt \
-        [--variants gan lsgan dcgan] [--iterations 3750] [--seeds 0 1 2] [--jobs 2] \
+        [--variants gan lsgan dcgan wgan_gp] [--iterations 3750] [--seeds 0 1 2] [--jobs 2] \
         [--threads 1] [--num 5000] [--accelerator cpu|gpu] [--json FILE]
 
 For each variant and seed, three runs of the same networks, losses and hyperparameters for the
@@ -9,10 +9,10 @@ same number of iterations, each in its own process, then ``duet evaluate``'s fig
 the test images in the classifier's features, and the digit shares) of 5,000 samples:
   plain      the specification's loop (benchmarks/gan_throughput.py): every training image,
              torchvision's shuffling DataLoader, PyTorch's default Adam;
-  duet       Trainer.fit with MNISTDataModule as configs/<variant>.yaml sets it, which holds
-             1/12 of a small training set out for validation;
-  duet_all   the same, with no validation hold-out (``val_size=0``): it separates what the
-             smaller training set does from what the training step does.
+  duet       Trainer.fit with MNISTDataModule's defaults, which hold 1/12 of a small training
+             set out for validation (as the GAN configs did before they set ``val_size: 0``);
+  duet_all   the same, with no validation hold-out (``val_size=0``), as the configs train now:
+             it separates what the smaller training set does from what the training step does.
 """
 
 import argparse
@@ -23,10 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common import run_in_subprocess, write_results
-from gan_throughput import as_specified, module_for, plain_iteration, reference_batches
+from gan_throughput import (
+    VARIANTS,
+    as_specified,
+    module_for,
+    plain_iteration,
+    reference_batches,
+)
 
 CASES = ("plain", "duet", "duet_all")
-VARIANTS = ("gan", "lsgan", "dcgan")
 
 
 def train_plain(variant: str, data_dir: str, iterations: int, seed: int, accelerator: str):

@@ -130,6 +130,9 @@ def test_gan_parity_trains_each_case_and_scores_its_samples(
         assert gan_parity.main([*common, f"--case={case}"]) == 0
         figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert sum(figures["class_counts"]) == 30 and figures["fid"] > 0
+    wgan_gp = [arg.replace("=gan", "=wgan_gp") for arg in common]  # its critic steps, its G steps
+    assert gan_parity.main([*wgan_gp, "--case=plain"]) == 0
+    assert sum(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["class_counts"]) == 30
     rows = [{"variant": "gan", "case": "duet", "seed": s, **figures} for s in (0, 1)]
     assert "| gan | duet | " in gan_parity.table(rows)
 
