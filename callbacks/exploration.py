@@ -19,7 +19,8 @@ class Exploration:
     4 steps, it swings the arm up in about half of them. A hold ends with its episode.
 
     The random draws come from the caller's generator, so that one generator (saved with the
-    collector) decides both whether an env explores and what it does.
+    collector) decides both whether an env explores and what it does. Bad values are reported
+    under the ``GymCollector`` keys that set them (``explore_start``, ``explore_hold``, …).
     """
 
     # What each environment is in the middle of, saved in checkpoints.
