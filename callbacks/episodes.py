@@ -59,17 +59,10 @@ class EpisodeTracker:
         self.episode_return[envs] += rewards
 
     def finish(
-        self,
-        buffer: ReplayBuffer,
-        envs: np.ndarray,
-        terminated: np.ndarray,
-        env_id: str,
-        tail_rates: np.ndarray | None = None,
+        self, buffer: ReplayBuffer, envs: np.ndarray, terminated: np.ndarray, env_id: str
     ) -> tuple[list[float], list[float]]:
         """Rate the ended episodes of copies ``envs`` (E,) in ``buffer`` and start new ones there.
-        ``terminated`` (N,), per copy: ended by failure, not cut off by a time limit.
-        ``tail_rates`` (E,), with ``discount``: the rate of what would have followed each episode
-        cut off by a time limit (``transition_values``' tail values, as rates). Returns the
+        ``terminated`` (N,), per copy: ended by failure, not cut off by a time limit. Returns the
         episodes' returns and the rate of each one's first transition (E floats each)."""
         lengths = self.episode_length.take(envs)
         returns = self.episode_return.take(envs)
@@ -79,10 +72,7 @@ class EpisodeTracker:
             longest = int(lengths.max())
             rewards = self.episode_rewards[envs, :longest]
             cut_off = ~terminated[envs]
-            tail_values = None
-            if tail_rates is not None:
-                tail_values = tail_rates * self.return_scale + self.return_offset
-            values = transition_values(rewards, lengths, cut_off, self.discount, tail_values)
+            values = transition_values(rewards, lengths, cut_off, self.discount)  # (E, T)
             inside = np.arange(longest) < lengths[:, None]
             rates = np.where(inside, values, self.return_offset)  # the padding rates 0
             rates = self._rates(rates, env_id)

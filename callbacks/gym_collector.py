@@ -49,14 +49,9 @@ class GymCollector(L.Callback):
     When an episode ends (terminated or truncated), its transitions are rated
     (value − return_offset) / return_scale and the episode is logged. The value is the episode's
     return (the reference), or with ``discount`` the scaled discounted return that followed each
-    transition (see ``duet.callbacks.rates``). An episode cut off by a time limit is assumed to go
-    on earning its last reward; with ``bootstrap_cutoff`` a training episode is instead assumed to
-    go on as Env rates its last state (``ActEnvAgent.best_action_rates``). A policy that drifts
-    towards failure, e.g. a CartPole cart moving slowly to the edge, can outlast the time limit;
-    assuming it goes on succeeding rates every one of its transitions as a success.
-    Training stops when the mean return of the last ``window`` episodes reaches
-    ``stop_mean_return``, after ``max_episodes`` episodes, or once ``max_env_steps`` transitions
-    (prefill included, all processes together) were collected.
+    transition (see ``duet.callbacks.rates``). Training stops when the mean return of the last
+    ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
+    ``max_env_steps`` transitions (prefill included, all processes together) were collected.
     Before training, ``prefill_steps`` random steps fill the buffer.
 
     Vector envs reset an env on the step after its episode ended (gymnasium's next-step
@@ -78,7 +73,6 @@ class GymCollector(L.Callback):
         return_scale: float = 500.0,
         return_offset: float = 0.0,
         discount: float | None = None,
-        bootstrap_cutoff: bool = False,
         stop_mean_return: float | None = 500.0,
         max_episodes: int | None = 1_111,
         max_env_steps: int | None = None,
@@ -99,13 +93,6 @@ class GymCollector(L.Callback):
         if discount is not None:
             note = ", or null to rate by the episode's return"
             settings.between("GymCollector", "discount", discount, 0, 1, closed=False, note=note)
-        if bootstrap_cutoff and discount is None:
-            raise ValueError(
-                "GymCollector: bootstrap_cutoff=true rates what follows a time-limit cut-off "
-                "within discounted values; without discount every transition rates its episode's "
-                "return. "
-                "Set discount (e.g. 0.995) or drop bootstrap_cutoff."
-            )
         settings.at_least("GymCollector", "max_episodes", max_episodes, 1, optional=True)
         settings.at_least("GymCollector", "max_env_steps", max_env_steps, 1, optional=True)
         check_environment(env_id)
@@ -117,7 +104,6 @@ class GymCollector(L.Callback):
         self.prefill_steps = prefill_steps
         self.steps_per_iteration = steps_per_iteration
         self.tracker = EpisodeTracker(num_envs, discount, return_offset, return_scale)
-        self.bootstrap_cutoff = bootstrap_cutoff
         self.stop_mean_return = stop_mean_return
         self.max_episodes = max_episodes
         self.max_env_steps = max_env_steps
@@ -180,7 +166,7 @@ class GymCollector(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.finished = []  # (return, rate) of the training episodes that end in this iteration
         for _ in range(self.steps_per_iteration):
-            self.step(self.choose_actions(pl_module), training=True, agent=pl_module)
+            self.step(self.choose_actions(pl_module), training=True)
             self.training_steps += self.num_envs
         mean_return, full_windows, episodes, env_steps = self._statistics(trainer)
         if episodes != self.logged_count:
@@ -217,11 +203,8 @@ class GymCollector(L.Callback):
             actions = np.where(explore, actions, greedy)
         return actions
 
-    def step(self, actions: np.ndarray, training: bool, agent=None) -> int:
-        """One vector step with ``actions`` (N,); returns how many transitions it stored.
-        ``training`` False: a prefill step, whose episodes only fill the buffer. ``agent``: whose
-        Env rates the cut-off training episodes with ``bootstrap_cutoff`` (prefill episodes end
-        before Env has learned anything, and are rated as without it)."""
+    def step(self, actions: np.ndarray, training: bool) -> int:
+        """One vector step with ``actions`` (N,); returns how many transitions it stored."""
         next_obs, rewards, terminated, truncated, _ = self.envs.step(actions)
         stepped = ~self.autoresetting  # envs whose step was a transition, not a reset
         real = stepped.nonzero()[0]
@@ -246,13 +229,7 @@ class GymCollector(L.Callback):
         num_ended = int(np.count_nonzero(ended))
         if num_ended:
             envs = ended.nonzero()[0]
-            tail_rates = None
-            if self.bootstrap_cutoff and training:
-                final_states = torch.as_tensor(next_obs.take(envs, axis=0), dtype=torch.float32)
-                tail_rates = agent.best_action_rates(final_states).cpu().numpy()
-            returns, rates = self.tracker.finish(
-                self.buffer, envs, terminated, self.env_id, tail_rates
-            )
+            returns, rates = self.tracker.finish(self.buffer, envs, terminated, self.env_id)
             if training:  # prefill episodes only fill the buffer
                 self.episodes += num_ended
                 self.recent_returns.extend(returns)

@@ -4,11 +4,7 @@ import numpy as np
 
 
 def transition_values(
-    rewards: np.ndarray,
-    lengths: np.ndarray,
-    cut_off: np.ndarray,
-    discount: float | None,
-    tail_values: np.ndarray | None = None,
+    rewards: np.ndarray, lengths: np.ndarray, cut_off: np.ndarray, discount: float | None
 ) -> np.ndarray:
     """Rewards (E, T) of E ended episodes, padded after each one's length (E,) -> (E, T) value of
     each transition (0 in the padding). ``cut_off`` (E,) marks episodes ended by a time limit.
@@ -19,18 +15,15 @@ def transition_values(
     ``discount`` γ: the discounted return from each transition on, times (1 − γ), i.e. the mean
     discounted reward per step that followed it, v_t = (1 − γ)·r_t + γ·v_{t+1}. After a
     termination nothing follows (v_T = 0); an episode cut off by a time limit is assumed to go on
-    earning its last reward (v_T = r_{T−1}), since it did not fail, unless ``tail_values`` (E,)
-    gives v_T (read only where ``cut_off``: e.g. a model's estimate of the value of the state
-    where the episode was cut off). For CartPole (reward 1 a step) v_t = 1 − γ^(steps to the
-    fall), and 1 on episodes that reached the time limit when no tail values are given.
+    earning its last reward (v_T = r_{T−1}), since it did not fail. For CartPole (reward 1 a step)
+    v_t = 1 − γ^(steps to the fall), and 1 on episodes that reached the time limit.
     """
     inside = np.arange(rewards.shape[1]) < lengths[:, None]  # (E, T)
     rewards = np.where(inside, rewards, 0.0)
     if discount is None:
         return np.where(inside, rewards.sum(axis=1, keepdims=True), 0.0)
     last_reward = rewards[np.arange(len(lengths)), lengths - 1]
-    after_cut = last_reward if tail_values is None else tail_values
-    value = np.where(cut_off, after_cut, 0.0)  # (E,) what follows each episode's end
+    value = np.where(cut_off, last_reward, 0.0)  # (E,) what follows each episode's end
     values = np.zeros(rewards.shape)
     for t in range(rewards.shape[1] - 1, -1, -1):  # one vector operation per time step
         value = np.where(inside[:, t], (1.0 - discount) * rewards[:, t] + discount * value, value)

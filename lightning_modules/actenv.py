@@ -1,7 +1,6 @@
 """The Act/Env agent: an actor and an environment model trained by four optimizers."""
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 import lightning as L
 import torch
@@ -45,21 +44,6 @@ def reference_actenv_adam(params: Iterable) -> Optimizer:
 
 def trainable(network: nn.Module) -> list[nn.Parameter]:
     return [p for p in network.parameters() if p.requires_grad]
-
-
-@contextmanager
-def running_statistics(network: ActEnvNet) -> Iterator[ActEnvNet]:
-    """The network with its BatchNorm on running statistics, as a few states need. eval()/train()
-    cost more than a forward pass of a few states, so they are left out where it uses them anyway
-    (the reference)."""
-    batch_statistics = network.training and network.batchnorm_training
-    if batch_statistics:
-        network.eval()
-    try:
-        yield network
-    finally:
-        if batch_statistics:
-            network.train()
 
 
 class ActEnvAgent(L.LightningModule):
@@ -258,22 +242,21 @@ class ActEnvAgent(L.LightningModule):
     def greedy_actions(self, states: Tensor, prev_actions: Tensor) -> Tensor:
         """(N, S) states and (N,) previous actions -> (N,) argmax of the acting network's action
         logits (Act's, or with ``act_ema_decay`` its average's)."""
-        with running_statistics(self.acting_network) as act:
-            action_logits, _ = act(states.to(self.device), prev_actions.to(self.device))
+        act = self.acting_network
+        # BatchNorm must use its running statistics on a few states. eval()/train() cost more
+        # than this forward pass, so they are left out where it uses them anyway (the reference).
+        batch_statistics = act.training and act.batchnorm_training
+        if batch_statistics:
+            act.eval()
+        action_logits, _ = act(states.to(self.device), prev_actions.to(self.device))
+        if batch_statistics:
+            act.train()
         return action_logits.argmax(dim=1)
 
     @torch.no_grad()
     def env_q_per_action(self, states: Tensor) -> Tensor:
         """(B, S) states -> (B, A) Env's Q logit for every action, in one forward pass."""
         return env_q_per_action(self.env, states, self.hparams.action_size)
-
-    @torch.no_grad()
-    def best_action_rates(self, states: Tensor) -> Tensor:
-        """(N, S) states -> (N,) the rate Env expects from each state on: the success probability
-        (sigmoid of Env's Q) of its best action there."""
-        with running_statistics(self.env) as env:
-            q = env_q_per_action(env, states.to(self.device), self.hparams.action_size)
-        return q.max(dim=1).values.sigmoid()
 
     def training_step(self, dataloader_iter: Iterator) -> dict[str, Tensor]:
         # Reading the iterator here, after the collector's on_train_batch_start, means the batch

@@ -111,8 +111,8 @@ def test_each_iteration_samples_after_collecting(tmp_path, monkeypatch):
     events = []
     original_step, original_sample = collector.step, None
 
-    def step(actions, training, agent=None):
-        stored = original_step(actions, training, agent)
+    def step(actions, training):
+        stored = original_step(actions, training)
         if training:
             events.append(("collect", len(collector.buffer)))
         return stored
