@@ -49,15 +49,9 @@ class GymCollector(L.Callback):
     When an episode ends (terminated or truncated), its transitions are rated
     (value − return_offset) / return_scale and the episode is logged. The value is the episode's
     return (the reference), or with ``discount`` the scaled discounted return that followed each
-    transition (see ``duet.callbacks.rates``).
-    ``max_episode_steps`` gives the training environments a time limit of their own (None: the
-    environment's, 500 for CartPole-v1); evaluation and play keep the environment's. A policy
-    that drifts slowly towards failure, a CartPole cart creeping to the edge of the track, can
-    outlast the time limit, and with it every transition of its episode is rated a success; a
-    longer limit lets the drift end in a failure that rates it.
-    Training stops when the mean return of the last ``window`` episodes reaches
-    ``stop_mean_return``, after ``max_episodes`` episodes, or once ``max_env_steps`` transitions
-    (prefill included, all processes together) were collected.
+    transition (see ``duet.callbacks.rates``). Training stops when the mean return of the last
+    ``window`` episodes reaches ``stop_mean_return``, after ``max_episodes`` episodes, or once
+    ``max_env_steps`` transitions (prefill included, all processes together) were collected.
     Before training, ``prefill_steps`` random steps fill the buffer.
 
     Vector envs reset an env on the step after its episode ended (gymnasium's next-step
@@ -79,7 +73,6 @@ class GymCollector(L.Callback):
         return_scale: float = 500.0,
         return_offset: float = 0.0,
         discount: float | None = None,
-        max_episode_steps: int | None = None,
         stop_mean_return: float | None = 500.0,
         max_episodes: int | None = 1_111,
         max_env_steps: int | None = None,
@@ -102,7 +95,6 @@ class GymCollector(L.Callback):
             settings.between("GymCollector", "discount", discount, 0, 1, closed=False, note=note)
         settings.at_least("GymCollector", "max_episodes", max_episodes, 1, optional=True)
         settings.at_least("GymCollector", "max_env_steps", max_env_steps, 1, optional=True)
-        settings.at_least("GymCollector", "max_episode_steps", max_episode_steps, 1, optional=True)
         check_environment(env_id)
         if discount is None:
             check_rate_range(env_id, return_offset, return_scale)
@@ -117,7 +109,6 @@ class GymCollector(L.Callback):
         self.max_env_steps = max_env_steps
         self.window = window
         self.vectorization_mode = vectorization_mode
-        self.max_episode_steps = max_episode_steps
         self.envs: gym.vector.VectorEnv | None = None
         self.rng = np.random.default_rng([seed, 0])
         self.training_steps = 0  # t of the exploration schedule
@@ -137,16 +128,8 @@ class GymCollector(L.Callback):
                 "GymCollector fills an ExperienceDataModule: set data.class_path to it."
             )
         if self.envs is None:
-            time_limit = (
-                {}
-                if self.max_episode_steps is None
-                else {"max_episode_steps": self.max_episode_steps}
-            )
             self.envs = gym.make_vec(
-                self.env_id,
-                num_envs=self.num_envs,
-                vectorization_mode=self.vectorization_mode,
-                **time_limit,
+                self.env_id, num_envs=self.num_envs, vectorization_mode=self.vectorization_mode
             )
             # Under DDP every process collects its own experience: other seeds, other episodes.
             self.rng = np.random.default_rng([self.seed, trainer.global_rank])

@@ -103,24 +103,6 @@ def test_an_episode_longer_than_the_tracker_rows_is_rated_whole(discount):
     assert first_rates == pytest.approx([expected[0]])
 
 
-@pytest.mark.parametrize("num_envs", [1, 3])
-def test_training_episodes_can_have_a_time_limit_of_their_own(num_envs):
-    collector, buffer, _ = collector_with_buffer(
-        num_envs=num_envs, prefill_steps=60, max_episode_steps=5, discount=0.9, return_scale=1.0
-    )
-    collector.prefill()
-    episodes = episodes_in(buffer).values()
-    assert len(episodes) >= 60 // 5 - num_envs
-    for episode in episodes:  # random CartPole play never falls within 5 steps
-        assert len(episode["rate"]) == 5 and episode["truncated"][-1]
-        assert episode["rate"].tolist() == [1.0] * 5  # cut off, not failed
-
-
-def test_max_episode_steps_must_be_positive():
-    with pytest.raises(ValueError, match="max_episode_steps"):
-        GymCollector(max_episode_steps=0)
-
-
 def test_max_env_steps_counts_prefill_and_stops_training(tmp_path):
     collector = GymCollector(prefill_steps=50, max_env_steps=80, stop_mean_return=None)
     trainer, _, datamodule = fit_agent(tmp_path, collector, max_steps=1_000)
