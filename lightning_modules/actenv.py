@@ -1,6 +1,7 @@
 """The Act/Env agent: an actor and an environment model trained by four optimizers."""
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 import lightning as L
 import torch
@@ -12,6 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from duet.datamodules import settings
 from duet.datamodules.replay import Transitions
 from duet.lightning_modules import optimization
+from duet.lightning_modules.actenv_compiled import CompiledIteration
 from duet.lightning_modules.actenv_stages import (
     env_q_per_action,
     first_stage_losses,
@@ -27,6 +29,8 @@ from duet.lightning_modules.optimizer_settings import (
 )
 from duet.lightning_modules.steps import (
     average_gradients,
+    averaged_over_processes,
+    count_step,
     logging_due,
     manual_gradient_sync,
     record_module_class,
@@ -93,11 +97,15 @@ class ActEnvAgent(L.LightningModule):
         q_matching_weight: weight of e_loss2 (reference: 1). Pulling Env's per-action Q towards
             Act's Q, which does not see the action, erases the difference between actions that
             follow_env_q reads.
-        compile: ``torch.compile`` each stage's forward passes and losses, and so their
-            backward passes (default False). The networks are small enough that per-operation
-            overhead is most of an iteration, which compiling cuts (BENCHMARKS.md has the
-            figures). Costs a compilation at the first iteration (on CPU it needs a C++
-            compiler). The updates are the same up to float rounding.
+        compile: run each iteration as one ``torch.compile`` graph: both stages' forward and
+            backward passes and the four optimizers' Adam updates (``CompiledIteration``;
+            default False). The networks are small enough that per-operation overhead is most of
+            an eager iteration, which this removes (BENCHMARKS.md has the figures). The first
+            iteration runs eagerly, and the graph compiles at the second (on CPU it needs a C++
+            compiler). The optimizers must be Adam or AdamW; gradient clipping, schedulers,
+            DDP and resuming work as in eager mode, and the updates are the same up to float
+            rounding. Callbacks' ``on_before_optimizer_step`` hooks are not called, as the
+            gradients never reach ``.grad``.
         optimizer: callable making each of the four optimizers (reference: Adam, lr 1e-4).
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
@@ -166,9 +174,8 @@ class ActEnvAgent(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         # In the optimizers' order: a_opt (Act), e_opt (Env), a_opt2 (Act), e_opt2 (Env).
         self.clip_norms = [act_clip_norm, env_clip_norm, act_clip_norm, env_clip_norm]
-        self.first_stage = torch.compile(first_stage_losses) if compile else first_stage_losses
-        self.second_stage = torch.compile(second_stage_losses) if compile else second_stage_losses
         self.act: ActEnvNet | None = None
+        self.compiled_iteration: CompiledIteration | None = None  # made at fit start
         self.env: ActEnvNet | None = None
         self.act_ema: AveragedModel | None = None
         self.finite_guard = FiniteGuard(loss_limit)
@@ -211,6 +218,13 @@ class ActEnvAgent(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
+        if self.hparams.compile:
+            CompiledIteration.check_optimizers(self.trainer.optimizers)
+            one_process = self.trainer.world_size == 1
+            average = None if one_process else partial(averaged_over_processes, self)
+            self.compiled_iteration = CompiledIteration(
+                self.act, self.env, self.clip_norms, average
+            )
 
     def on_train_start(self) -> None:  # after a resume restored the optimizers
         names = [f"optimizer ({name})" for name in OPTIMIZER_NAMES]
@@ -263,52 +277,54 @@ class ActEnvAgent(L.LightningModule):
         # is sampled after this iteration's environment step (Lightning prefetches nothing).
         batch, _, _ = next(dataloader_iter)
         batch: Transitions = batch.to(self.device)
-        a_opt, e_opt, a_opt2, e_opt2 = self.optimizers()
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
-
         with manual_gradient_sync(self):  # each network's gradients averaged once per stage
-            # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on
-            #    Env alone, so one backward pass of their sum gives each optimizer its own gradient.
-            a_loss, e_loss = self.first_stage(
-                self.act, self.env, batch, self.hparams.imitation_weight
-            )
-            a_opt.zero_grad(set_to_none=True)
-            e_opt.zero_grad(set_to_none=True)
-            self.manual_backward(a_loss + e_loss)
-            average_gradients(self, self.act, self.env)
-            a_opt.step()  # the one counted step of this iteration
-            step_uncounted(e_opt)
-
-            # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
-            #    step. e_loss2 is minimised over Env only.
-            a_loss2, e_loss2 = self.second_stage(
-                self.act,
-                self.env,
-                batch,
-                self.hparams.follow_env_q,
-                self.hparams.q_matching_weight,
-                self.hparams.follow_margin,
-            )
-            a_opt2.zero_grad(set_to_none=True)
-            e_opt2.zero_grad(set_to_none=True)
-            self.manual_backward(a_loss2 + e_loss2)
-            average_gradients(self, self.act, self.env)
-            step_uncounted(a_opt2)
-            step_uncounted(e_opt2)
-
+            compiled = self.compiled_iteration
+            if compiled is not None and compiled.ready(self.trainer.optimizers):
+                losses = compiled(self.trainer.optimizers, batch, self.stage_options())
+                count_step(self.optimizers()[0])  # as a_opt.step() counts in eager mode
+            else:
+                losses = self.eager_iteration(batch)
         advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
         if self.act_ema is not None:
             self.act_ema.update_parameters(self.act)
-        losses = {
-            "train/a_loss": a_loss,
-            "train/e_loss": e_loss,
-            "train/a_loss2": a_loss2,
-            "train/e_loss2": e_loss2,
-        }
+        names = ("train/a_loss", "train/e_loss", "train/a_loss2", "train/e_loss2")
+        losses = dict(zip(names, losses, strict=True))
         self.finite_guard.after_iteration(self, losses)
         if logging_due(self):
             self.log_dict(losses, batch_size=len(batch.action))
         return {name: loss.detach() for name, loss in losses.items()}
+
+    def stage_options(self) -> tuple[tuple, tuple]:
+        """The arguments after the batch of ``first_stage_losses`` and ``second_stage_losses``."""
+        h = self.hparams
+        return (h.imitation_weight,), (h.follow_env_q, h.q_matching_weight, h.follow_margin)
+
+    def eager_iteration(self, batch: Transitions) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The four updates, as written in the class docstring; the four losses."""
+        a_opt, e_opt, a_opt2, e_opt2 = self.optimizers()
+        first_options, second_options = self.stage_options()
+
+        # 1. a_opt and e_opt from one forward pass. a_loss depends on Act alone and e_loss on Env
+        #    alone, so one backward pass of their sum gives each optimizer its own gradient.
+        a_loss, e_loss = first_stage_losses(self.act, self.env, batch, *first_options)
+        a_opt.zero_grad(set_to_none=True)
+        e_opt.zero_grad(set_to_none=True)
+        self.manual_backward(a_loss + e_loss)
+        average_gradients(self, self.act, self.env)
+        a_opt.step()  # the one counted step of this iteration
+        step_uncounted(e_opt)
+
+        # 2. a_opt2 and e_opt2 from a fresh forward pass, both gradients taken before either
+        #    step. e_loss2 is minimised over Env only.
+        a_loss2, e_loss2 = second_stage_losses(self.act, self.env, batch, *second_options)
+        a_opt2.zero_grad(set_to_none=True)
+        e_opt2.zero_grad(set_to_none=True)
+        self.manual_backward(a_loss2 + e_loss2)
+        average_gradients(self, self.act, self.env)
+        step_uncounted(a_opt2)
+        step_uncounted(e_opt2)
+        return a_loss, e_loss, a_loss2, e_loss2
 
     def on_train_end(self) -> None:
         self.finite_guard.check(self)

@@ -1,5 +1,7 @@
 """The two stages of an Act/Env training iteration as functions of the networks and a batch:
-what ``ActEnvAgent(compile=True)`` hands to ``torch.compile``, forward passes and losses."""
+what ``ActEnvAgent`` differentiates, eagerly or in its compiled iteration."""
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -12,10 +14,13 @@ from duet.lightning_modules.actenv_losses import (
     env_q_matching_loss,
     follow_env_q_loss,
 )
-from duet.lightning_modules.networks.actenv import ActEnvNet
+
+# An ActEnvNet, or a function that runs one with other parameters (actenv_compiled):
+# (B, S) inputs and (B,) conditions -> ((B, out) logits, (B,) Q logit).
+Network = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
-def env_q_per_action(env: ActEnvNet, states: Tensor, num_actions: int) -> Tensor:
+def env_q_per_action(env: Network, states: Tensor, num_actions: int) -> Tensor:
     """(B, S) states -> (B, A) Env's Q logit for every action, in one forward pass."""
     batch_size = len(states)
     actions = torch.arange(num_actions, device=states.device).repeat_interleave(batch_size)
@@ -24,7 +29,7 @@ def env_q_per_action(env: ActEnvNet, states: Tensor, num_actions: int) -> Tensor
 
 
 def first_stage_losses(
-    act: ActEnvNet, env: ActEnvNet, batch: Transitions, imitation_weight: float
+    act: Network, env: Network, batch: Transitions, imitation_weight: float
 ) -> tuple[Tensor, Tensor]:
     """a_loss (depends on Act alone) and e_loss (on Env alone) from one forward pass of each."""
     action_logits, act_q = act(batch.state, batch.prev_action)
@@ -35,8 +40,8 @@ def first_stage_losses(
 
 
 def second_stage_losses(
-    act: ActEnvNet,
-    env: ActEnvNet,
+    act: Network,
+    env: Network,
     batch: Transitions,
     follow_env_q: bool,
     q_matching_weight: float,
@@ -52,3 +57,6 @@ def second_stage_losses(
     else:
         a_loss2 = act_q_loss(act_q)
     return a_loss2, q_matching_weight * env_q_matching_loss(env_q, act_q.detach())
+
+
+STAGES = (first_stage_losses, second_stage_losses)

@@ -5,7 +5,7 @@ from contextlib import contextmanager, nullcontext
 
 import lightning as L
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from torch import nn
+from torch import Tensor, nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 
@@ -29,6 +29,13 @@ def step_uncounted(optimizer: LightningOptimizer) -> None:
         optimizer._on_before_step, optimizer._on_after_step = before, after
 
 
+def count_step(optimizer: LightningOptimizer) -> None:
+    """Count one step of ``optimizer`` in ``trainer.global_step`` without stepping it: for an
+    update computed elsewhere (the agent's compiled iteration), as ``step()`` would count it."""
+    optimizer._on_before_step()
+    optimizer._on_after_step()
+
+
 @contextmanager
 def manual_gradient_sync(module: L.LightningModule) -> Iterator[None]:
     """Keep DDP from reducing gradients inside; ``average_gradients`` does it per network.
@@ -48,11 +55,16 @@ def average_gradients(module: L.LightningModule, *networks: nn.Module) -> None:
     if module.trainer.world_size == 1:
         return
     grads = [p.grad for net in networks for p in net.parameters() if p.grad is not None]
-    if not grads:
-        return
-    averaged = module.trainer.strategy.reduce(_flatten_dense_tensors(grads), reduce_op="mean")
-    for grad, value in zip(grads, _unflatten_dense_tensors(averaged, grads), strict=True):
+    for grad, value in zip(grads, averaged_over_processes(module, grads), strict=True):
         grad.copy_(value)
+
+
+def averaged_over_processes(module: L.LightningModule, tensors: list[Tensor]) -> list[Tensor]:
+    """The tensors' means over all processes, from one all-reduce of them flattened together."""
+    if module.trainer.world_size == 1 or not tensors:
+        return tensors
+    averaged = module.trainer.strategy.reduce(_flatten_dense_tensors(tensors), reduce_op="mean")
+    return list(_unflatten_dense_tensors(averaged, tensors))
 
 
 def logging_due(module: L.LightningModule) -> bool:

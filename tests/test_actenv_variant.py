@@ -149,28 +149,6 @@ def test_solved_variant_optimizer_scopes(tmp_path):
             torch.testing.assert_close(recorded, wanted)
 
 
-@pytest.mark.parametrize("options", [{}, SOLVED], ids=["reference", "solved"])
-def test_compiled_stages_train_as_the_eager_ones(options, tmp_path):
-    from torch._dynamo.utils import counters
-
-    batch, weights = make_batch(), {}
-    for compile in (False, True):
-        torch.manual_seed(0)
-        agent = ActEnvAgent(state_size=4, action_size=2, compile=compile, **options)
-        start = snapshot(agent)
-        trainer = tiny_trainer(tmp_path / str(compile), max_steps=3)
-        counters.clear()
-        trainer.fit(agent, datamodule=OneBatch(batch))
-        weights[compile] = snapshot(agent)
-        assert counters["stats"]["unique_graphs"] == (2 if compile else 0)  # one per stage
-    for name in ("act", "env"):
-        assert not all(
-            torch.equal(a, b) for a, b in zip(start[name], weights[True][name], strict=True)
-        )
-        for eager, compiled in zip(weights[False][name], weights[True][name], strict=True):
-            torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
-
-
 def test_act_ema_averages_act_after_every_iteration_and_is_the_acting_network(tmp_path):
     torch.manual_seed(0)
     agent = ActEnvAgent(state_size=4, action_size=2, act_ema_decay=0.5, **SOLVED)

@@ -97,8 +97,8 @@ def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "make_module",
-    [ActEnvAgent, lambda: ActEnvAgent(act_ema_decay=0.9)],
-    ids=["reference", "act_ema"],
+    [ActEnvAgent, lambda: ActEnvAgent(act_ema_decay=0.9), lambda: ActEnvAgent(compile=True)],
+    ids=["reference", "act_ema", "compiled"],
 )
 def test_agent_resumed_mid_epoch_ends_identical(make_module, tmp_path):
     def make_collector():
