@@ -4,7 +4,7 @@ rl-baselines3-zoo's tuned CartPole-v1 hyperparameters, trained on one machine in
     pip install -e ".[sb3]"
     python benchmarks/agent_vs_sb3.py [--seeds 0 1 2] [--env-steps 50000] [--eval-every 500] \
         [--eval-episodes 50] [--final-episodes 100] [--threshold 475] [--threads 1] \
-        [--config configs/actenv_cartpole_solved.yaml] [--json FILE] [--plot FILE]
+        [--config configs/actenv_cartpole_solved.yaml] [--compile] [--json FILE] [--plot FILE]
 
 Each (learner, seed) trains in a fresh process; the two learners alternate seed by seed, the
 first of each pair alternating too. One evaluation protocol for both: every ``--eval-every``
@@ -108,6 +108,7 @@ def train_duet(args, clock: EvaluationClock):
             f"--trainer.callbacks.init_args.max_env_steps={args.env_steps}",
             f"--trainer.logger.init_args.save_dir={logs}",
             "--trainer.enable_progress_bar=false",
+            f"--model.init_args.compile={args.compile}",
         ],
         run=False,
     )
@@ -244,6 +245,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, default=475.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--config", default=str(CONFIGS / "actenv_cartpole_solved.yaml"))
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="true",
+        default="false",
+        choices=("true", "false"),
+        help="duet's agent with compile=true (its compilation is clocked as training)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--case", choices=LEARNERS, help=argparse.SUPPRESS)  # internal
@@ -262,7 +271,7 @@ def main() -> None:
         name: getattr(args, name)
         for name in (
             *("env_steps", "eval_every", "eval_episodes", "final_episodes"),
-            *("threshold", "threads", "config"),
+            *("threshold", "threads", "config", "compile"),
         )
     }
     results = {learner: [] for learner in LEARNERS}

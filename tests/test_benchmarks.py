@@ -158,6 +158,20 @@ def test_agent_against_sb3_evaluates_both_learners_on_the_same_steps(monkeypatch
         assert result["final_mean"] >= 8  # CartPole's shortest greedy episodes last 8 steps
 
 
+@pytest.mark.slow  # compiles the solved config's iteration
+def test_agent_against_sb3_trains_duet_compiled_when_asked(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    monkeypatch.chdir(tmp_path)
+    import agent_vs_sb3
+
+    options = ["--env-steps=1010", "--eval-every=2000", "--case=duet", "--seed=0"]
+    assert agent_vs_sb3.parse_args(options).compile == "false"
+    args = agent_vs_sb3.parse_args([*options, "--compile"])
+    clock = agent_vs_sb3.EvaluationClock(every=args.eval_every, episodes=1)
+    model = agent_vs_sb3.train_duet(args, clock)
+    assert model.hparams.compile and model.compiled_iteration.ready(model.trainer.optimizers)
+
+
 def test_evaluation_clock_leaves_the_evaluations_out_of_the_training_time(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import agent_vs_sb3
