@@ -134,8 +134,10 @@ def train_sb3(args, clock: EvaluationClock):
     """Zoo-tuned DQN for ``args.env_steps`` steps; returns it as a greedy policy."""
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     model = DQN("MlpPolicy", ENV_ID, seed=args.seed, device="cpu", **ZOO_DQN)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # else an empty /tmp/SB3-* folder
     policy = GreedyDQN(model)
 
     class Clocked(BaseCallback):
