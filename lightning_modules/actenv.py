@@ -104,8 +104,9 @@ class ActEnvAgent(L.LightningModule):
             iteration runs eagerly, and the graph compiles at the second (on CPU it needs a C++
             compiler). The optimizers must be Adam or AdamW; gradient clipping, schedulers,
             DDP and resuming work as in eager mode, and the updates are the same up to float
-            rounding. Callbacks' ``on_before_optimizer_step`` hooks are not called, as the
-            gradients never reach ``.grad``.
+            rounding. Callbacks' backward and optimizer-step hooks (``on_before_backward``,
+            ``on_after_backward``, ``on_before_optimizer_step``) are not called from the second
+            iteration on, as there is no backward call and the gradients never reach ``.grad``.
         optimizer: callable making each of the four optimizers (reference: Adam, lr 1e-4).
         loss_limit: stop training when a loss's magnitude exceeds it (a diverging run; see
             ``FiniteGuard``); None for no limit. NaN and infinity always stop training.
