@@ -176,9 +176,9 @@ class ActEnvAgent(L.LightningModule):
         # In the optimizers' order: a_opt (Act), e_opt (Env), a_opt2 (Act), e_opt2 (Env).
         self.clip_norms = [act_clip_norm, env_clip_norm, act_clip_norm, env_clip_norm]
         self.act: ActEnvNet | None = None
-        self.compiled_iteration: CompiledIteration | None = None  # made at fit start
         self.env: ActEnvNet | None = None
         self.act_ema: AveragedModel | None = None
+        self.compiled_iteration: CompiledIteration | None = None  # made at fit start
         self.finite_guard = FiniteGuard(loss_limit)
         if state_size is not None and action_size is not None:
             self.build(state_size, action_size)

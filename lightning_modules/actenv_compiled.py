@@ -150,21 +150,27 @@ class CompiledIteration:
         for first, stage, options in zip((0, 2), STAGES, stage_options, strict=True):
             act_groups, env_groups = groups[first], groups[first + 1]
             params = [named_params(act_groups), named_params(env_groups)]
-            grads, stage_losses = grad(self.loss_sum, argnums=(0, 1), has_aux=True)(
-                *params, *buffers, batch, stage, options
-            )
+            (act_grads, env_grads), stage_losses = grad(
+                self.loss_sum, argnums=(0, 1), has_aux=True
+            )(*params, *buffers, batch, stage, options)
+            act_ordered = [act_grads[name] for group in act_groups for name in group.names]
+            env_ordered = [env_grads[name] for group in env_groups for name in group.names]
+            if self.average is not None:  # both networks in one all-reduce, as in eager mode
+                averaged = self.average(act_ordered + env_ordered)
+                act_ordered, env_ordered = (
+                    averaged[: len(act_ordered)],
+                    averaged[len(act_ordered) :],
+                )
             with torch.no_grad():
-                self.update(act_groups, grads[0], self.clip_norms[first])
-                self.update(env_groups, grads[1], self.clip_norms[first + 1])
+                self.update(act_groups, act_ordered, self.clip_norms[first])
+                self.update(env_groups, env_ordered, self.clip_norms[first + 1])
             losses += stage_losses
         return losses
 
-    def update(self, groups: list[AdamGroup], grads: Tensors, max_norm: float | None) -> None:
-        """One optimizer's step: average, clip, then Adam on each group, in place."""
-        ordered = [grads[name] for group in groups for name in group.names]
-        if self.average is not None:
-            ordered = self.average(ordered)
-        ordered = clipped(ordered, max_norm)
+    def update(self, groups: list[AdamGroup], grads: list[Tensor], max_norm: float | None) -> None:
+        """One optimizer's step on its groups' gradients, in their order: clip, then Adam on each
+        group, in place."""
+        ordered = clipped(grads, max_norm)
         start = 0
         for group in groups:
             group_grads = ordered[start : start + len(group.params)]
