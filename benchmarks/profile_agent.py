@@ -1,5 +1,5 @@
 """Where the Lightning agent's training iteration spends its time: a cProfile of ``--iterations``
-seed-schedule iterations (batch 1,000, four Adam steps, one CartPole step each).
+reference-schedule iterations (batch 1,000, four Adam steps, one CartPole step each).
 
     python benchmarks/profile_agent.py [--iterations 2000] [--prefill 5000] [--threads 2] [--top 25]
 """
