@@ -4,7 +4,8 @@ rl-baselines3-zoo's tuned CartPole-v1 hyperparameters, trained on one machine in
     pip install -e ".[sb3]"
     python benchmarks/agent_vs_sb3.py [--seeds 0 1 2] [--env-steps 50000] [--eval-every 500] \
         [--eval-episodes 50] [--final-episodes 100] [--threshold 475] [--threads 1] \
-        [--config configs/actenv_cartpole_solved.yaml] [--compile] [--json FILE] [--plot FILE]
+        [--config configs/actenv_cartpole_solved.yaml] [--compile] [--duet-set KEY=VALUE ...] \
+        [--learners duet sb3] [--json FILE] [--plot FILE]
 
 Each (learner, seed) trains in a fresh process; the two learners alternate seed by seed, the
 first of each pair alternating too. One evaluation protocol for both: every ``--eval-every``
@@ -15,6 +16,10 @@ the end of the budget, less the evaluations: imports, building the learner and e
 not counted. Reported per run: environment steps and training seconds until the first
 evaluation whose mean reaches ``--threshold``; the greedy return over ``--final-episodes``
 episodes (seeds 0, 1, ...) after ``--env-steps``; all training seconds.
+
+``--duet-set KEY=VALUE`` (repeatable) overrides one key of duet's config as ``duet fit
+--KEY=VALUE`` would, e.g. ``--duet-set trainer.callbacks.init_args.num_envs=4``; with
+``--learners duet`` only duet trains, to compare such settings with each other.
 """
 
 import argparse
@@ -109,6 +114,7 @@ def train_duet(args, clock: EvaluationClock):
             f"--trainer.logger.init_args.save_dir={logs}",
             "--trainer.enable_progress_bar=false",
             f"--model.init_args.compile={args.compile}",
+            *(f"--{setting}" for setting in args.duet_set),
         ],
         run=False,
     )
@@ -190,7 +196,7 @@ def table(results: dict, args) -> str:
         f"| final greedy return ({args.final_episodes} episodes) | training s in all |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for learner in LEARNERS:
+    for learner in results:
         for seed, r in zip(args.seeds, results[learner], strict=True):
             lines.append(
                 f"| {learner} | {seed} | {shown(r['solved_env_steps'], 0)} "
@@ -202,14 +208,16 @@ def table(results: dict, args) -> str:
             key: median_or_none([r[key] for r in results[learner]])
             for key in ("solved_env_steps", "solved_seconds", "final_mean")
         }
-        for learner in LEARNERS
+        for learner in results
     }
-    for learner in LEARNERS:
+    for learner in results:
         m = medians[learner]
         lines.append(
             f"| {learner} | median | {shown(m['solved_env_steps'], 0)} "
             f"| {shown(m['solved_seconds'], 1)} | {shown(m['final_mean'], 1)} | |"
         )
+    if set(medians) != set(LEARNERS):
+        return "\n".join(lines)
     duet, sb3 = medians["duet"], medians["sb3"]
     for key, what in (("solved_env_steps", "environment steps"), ("solved_seconds", "seconds")):
         if duet[key] is not None and sb3[key] is not None:
@@ -224,7 +232,7 @@ def plot(results: dict, args) -> None:
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for learner, color in zip(LEARNERS, ("tab:blue", "tab:orange"), strict=True):
-        for seed, r in zip(args.seeds, results[learner], strict=True):
+        for seed, r in zip(args.seeds, results.get(learner, []), strict=False):
             steps = [point[0] for point in r["curve"]]
             means = [point[2] for point in r["curve"]]
             axes.plot(steps, means, color=color, lw=1, alpha=0.8, label=f"{learner} seed {seed}")
@@ -235,6 +243,16 @@ def plot(results: dict, args) -> None:
     figure.tight_layout()
     figure.savefig(args.plot, dpi=110)
     plt.close(figure)
+
+
+def config_setting(text: str) -> str:
+    """``KEY=VALUE`` as given, or a one-line error naming what is wrong."""
+    key, equals, _ = text.partition("=")
+    if not equals or not key or key.startswith("-"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE: write e.g. data.init_args.batch_size=64 (no leading --)"
+        )
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -255,6 +273,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("true", "false"),
         help="duet's agent with compile=true (its compilation is clocked as training)",
     )
+    parser.add_argument(
+        "--duet-set",
+        action="append",
+        default=[],
+        type=config_setting,
+        metavar="KEY=VALUE",
+        help="override a key of duet's config, e.g. data.init_args.batch_size=64 (repeatable)",
+    )
+    parser.add_argument("--learners", nargs="+", choices=LEARNERS, default=list(LEARNERS))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--case", choices=LEARNERS, help=argparse.SUPPRESS)  # internal
@@ -273,12 +300,13 @@ def main() -> None:
         name: getattr(args, name)
         for name in (
             *("env_steps", "eval_every", "eval_episodes", "final_episodes"),
-            *("threshold", "threads", "config", "compile"),
+            *("threshold", "threads", "config", "compile", "duet_set"),
         )
     }
-    results = {learner: [] for learner in LEARNERS}
+    learners = tuple(learner for learner in LEARNERS if learner in args.learners)
+    results = {learner: [] for learner in learners}
     for index, seed in enumerate(args.seeds):
-        order = LEARNERS if index % 2 == 0 else LEARNERS[::-1]
+        order = learners if index % 2 == 0 else learners[::-1]
         for learner in order:
             result = run_in_subprocess(__file__, shared | {"case": learner, "seed": seed})
             results[learner].append(result)

@@ -12,10 +12,12 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def run_in_subprocess(script: str, options: dict) -> dict:
-    """Runs ``script --name value ...`` and returns the JSON its last output line holds."""
+    """Runs ``script --name value ...`` (a list value: its flag once per item) and returns the
+    JSON its last output line holds."""
     command = [sys.executable, script]
     for name, value in options.items():
-        command += [f"--{name.replace('_', '-')}", str(value)]
+        for item in value if isinstance(value, list) else [value]:
+            command += [f"--{name.replace('_', '-')}", str(item)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:

@@ -213,6 +213,40 @@ def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch):
     assert "| duet | median | 2,000 | 5.0 |" in text and "| sb3 | median | 40,000 | 90.0 |" in text
     assert "duet/SB3 median environment steps to ≥ 475: 0.050" in text
     assert "duet/SB3 median seconds to ≥ 475: 0.056" in text
+    only_duet = agent_vs_sb3.table({"duet": results["duet"]}, args)
+    assert "| duet | median | 2,000 | 5.0 |" in only_duet
+    assert "sb3" not in only_duet and "duet/SB3" not in only_duet
+
+
+def test_agent_against_sb3_passes_duet_settings_to_its_config(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    monkeypatch.chdir(tmp_path)
+    import agent_vs_sb3
+
+    for bad in ("batch_size", "--data.init_args.batch_size=64", "=64"):
+        with pytest.raises(SystemExit):
+            agent_vs_sb3.parse_args([f"--duet-set={bad}"])
+        assert f"{bad!r} is not KEY=VALUE" in capsys.readouterr().err
+    settings = ["data.init_args.batch_size=32", "trainer.callbacks.init_args.num_envs=2"]
+    args = agent_vs_sb3.parse_args(
+        ["--env-steps=1010", "--eval-every=2000", "--case=duet", "--seed=0"]
+        + [f"--duet-set={setting}" for setting in settings]
+    )
+    assert args.duet_set == settings and args.learners == ["duet", "sb3"]
+    model = agent_vs_sb3.train_duet(args, agent_vs_sb3.EvaluationClock(every=2000, episodes=1))
+    assert model.trainer.datamodule.hparams.batch_size == 32
+    collector = next(c for c in model.trainer.callbacks if hasattr(c, "num_envs"))
+    assert collector.num_envs == 2 and collector.env_steps == 1010
+
+
+def test_run_in_subprocess_repeats_the_flag_of_a_list_value(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from common import run_in_subprocess
+
+    script = tmp_path / "echo_args.py"
+    script.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    given = run_in_subprocess(str(script), {"seed": 3, "duet_set": ["a=1", "b=2"], "none": []})
+    assert given == ["--seed", "3", "--duet-set", "a=1", "--duet-set", "b=2"]
 
 
 def test_device_round_trip_resumes_and_samples_on_the_cpu(mnist_dir, tmp_path):
