@@ -95,17 +95,12 @@ class GreedyDQN:
         return torch.as_tensor(actions)
 
 
-def train_duet(args, clock: EvaluationClock):
-    """The solved config as ``duet fit`` builds it, its own evaluation and checkpoints left out;
-    returns the trained agent."""
-    import lightning as L
-    from lightning.pytorch.callbacks import Checkpoint
-
-    from duet.callbacks import GreedyEvaluation, GymCollector, SaveFinalCheckpoint
+def duet_cli(args, logs: str):
+    """The solved config as ``duet fit`` builds it from ``args``, not yet fitted, logging under
+    ``logs``."""
     from duet.scripts.train import cli_main
 
-    logs = tempfile.mkdtemp(prefix="agent_vs_sb3_")
-    cli = cli_main(
+    return cli_main(
         [
             f"--config={args.config}",
             f"--seed_everything={args.seed}",
@@ -118,21 +113,31 @@ def train_duet(args, clock: EvaluationClock):
         ],
         run=False,
     )
-    collector = next(c for c in cli.trainer.callbacks if isinstance(c, GymCollector))
 
-    class Clocked(L.Callback):
-        def on_train_start(self, trainer, pl_module) -> None:  # before the collector's prefill
-            clock.start()
 
-        def on_train_batch_end(
-            self, trainer, pl_module, *rest
-        ) -> None:  # the collector stepped in on_train_batch_start
-            clock.after_step(collector.env_steps, pl_module)
+def train_duet(args, clock: EvaluationClock):
+    """The solved config, its own evaluation and checkpoints left out; returns the trained
+    agent. Its CSV log and episode plot are not read and go when it returns."""
+    import lightning as L
+    from lightning.pytorch.callbacks import Checkpoint
 
-    left_out = (GreedyEvaluation, Checkpoint, SaveFinalCheckpoint)
-    kept = [c for c in cli.trainer.callbacks if not isinstance(c, left_out)]
-    cli.trainer.callbacks[:] = [Clocked(), *kept]
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    from duet.callbacks import GreedyEvaluation, GymCollector, SaveFinalCheckpoint
+
+    with tempfile.TemporaryDirectory(prefix="agent_vs_sb3_") as logs:
+        cli = duet_cli(args, logs)
+        collector = next(c for c in cli.trainer.callbacks if isinstance(c, GymCollector))
+
+        class Clocked(L.Callback):
+            def on_train_start(self, trainer, pl_module) -> None:  # before the collector's prefill
+                clock.start()
+
+            def on_train_batch_end(self, trainer, pl_module, *rest) -> None:
+                clock.after_step(collector.env_steps, pl_module)  # stepped at the batch's start
+
+        left_out = (GreedyEvaluation, Checkpoint, SaveFinalCheckpoint)
+        kept = [c for c in cli.trainer.callbacks if not isinstance(c, left_out)]
+        cli.trainer.callbacks[:] = [Clocked(), *kept]
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     return cli.model
 
 

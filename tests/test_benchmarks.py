@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +229,9 @@ def test_agent_against_sb3_passes_duet_settings_to_its_config(monkeypatch, tmp_p
             agent_vs_sb3.parse_args([f"--duet-set={bad}"])
         assert f"{bad!r} is not KEY=VALUE" in capsys.readouterr().err
     settings = ["data.init_args.batch_size=32", "trainer.callbacks.init_args.num_envs=2"]
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     args = agent_vs_sb3.parse_args(
         ["--env-steps=1010", "--eval-every=2000", "--case=duet", "--seed=0"]
         + [f"--duet-set={setting}" for setting in settings]
@@ -237,6 +241,7 @@ def test_agent_against_sb3_passes_duet_settings_to_its_config(monkeypatch, tmp_p
     assert model.trainer.datamodule.hparams.batch_size == 32
     collector = next(c for c in model.trainer.callbacks if hasattr(c, "num_envs"))
     assert collector.num_envs == 2 and collector.env_steps == 1010
+    assert not list(temporary.glob("agent_vs_sb3_*")), "its logs were left behind"
 
 
 def test_run_in_subprocess_repeats_the_flag_of_a_list_value(monkeypatch, tmp_path):
