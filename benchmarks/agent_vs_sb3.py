@@ -236,11 +236,14 @@ def plot(results: dict, args) -> None:
     from duet.callbacks.episode_plot import plt
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for learner, color in zip(LEARNERS, ("tab:blue", "tab:orange"), strict=True):
-        for seed, r in zip(args.seeds, results.get(learner, []), strict=False):
+    colors = {"duet": "tab:blue", "sb3": "tab:orange"}
+    for learner, runs in results.items():
+        for seed, r in zip(args.seeds, runs, strict=True):
             steps = [point[0] for point in r["curve"]]
             means = [point[2] for point in r["curve"]]
-            axes.plot(steps, means, color=color, lw=1, alpha=0.8, label=f"{learner} seed {seed}")
+            axes.plot(
+                steps, means, color=colors[learner], lw=1, alpha=0.8, label=f"{learner} seed {seed}"
+            )
     axes.axhline(args.threshold, color="grey", ls=":", lw=1)
     axes.set_xlabel("environment steps")
     axes.set_ylabel(f"greedy mean return ({args.eval_episodes} episodes)")

@@ -191,7 +191,7 @@ def test_evaluation_clock_leaves_the_evaluations_out_of_the_training_time(monkey
     assert clock.training_seconds() == 22.0 - 10.0 - 7.0
 
 
-def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch):
+def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import agent_vs_sb3
 
@@ -217,6 +217,11 @@ def test_agent_against_sb3_table_counts_an_unsolved_run_as_slowest(monkeypatch):
     only_duet = agent_vs_sb3.table({"duet": results["duet"]}, args)
     assert "| duet | median | 2,000 | 5.0 |" in only_duet
     assert "sb3" not in only_duet and "duet/SB3" not in only_duet
+    for r in results["duet"]:
+        r["curve"] = [(1000, 1.0, 9.0), (1500, 2.0, 480.0)]
+    args.plot = tmp_path / "duet.png"
+    agent_vs_sb3.plot({"duet": results["duet"]}, args)  # one learner's curves
+    assert args.plot.stat().st_size > 1000
 
 
 def test_agent_against_sb3_passes_duet_settings_to_its_config(monkeypatch, tmp_path, capsys):
