@@ -25,6 +25,7 @@ def run(script: str, tmp_path: Path, *args: str) -> dict:
     return json.loads(out.read_text())["results"]
 
 
+@pytest.mark.slow  # four processes; the fast suite runs the script through the next test
 def test_gan_benchmark_measures_all_three_cases(mnist_dir, tmp_path):
     results = run(
         "gan_throughput.py",
@@ -43,7 +44,7 @@ def test_gan_benchmark_measures_all_three_cases(mnist_dir, tmp_path):
 
 
 def agent_benchmark(tmp_path: Path, *cases: str) -> dict:
-    options = ["--iterations=3", "--warmup=1", "--prefill=2000", "--batch-size=16"]
+    options = ["--iterations=3", "--warmup=1", "--prefill=300", "--batch-size=16"]
     options += ["--collect-steps=20", "--repeats=1", "--threads=1", "--cases", *cases]
     return run("agent_throughput.py", tmp_path, *options)
 
@@ -64,6 +65,7 @@ def test_agent_benchmark_measures_the_compiled_step(tmp_path):
     assert results["lightning_compiled"][0]["steps_per_s"] > 0
 
 
+@pytest.mark.slow  # a process of its own for a profile
 def test_agent_profile_names_the_training_step(tmp_path):
     command = [
         sys.executable,
@@ -102,6 +104,7 @@ def test_gan_benchmark_runs_a_chosen_case_in_a_chosen_precision(mnist_dir, tmp_p
     assert list(results["gan"]) == ["lightning"] and results["gan"]["lightning"][0]["it_per_s"] > 0
 
 
+@pytest.mark.slow  # a process of its own for a micro-benchmark
 def test_finite_check_benchmark_times_both_checks(tmp_path):
     command = [sys.executable, str(REPO / "benchmarks" / "finite_check.py"), "--iterations=50"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -259,6 +262,7 @@ def test_run_in_subprocess_repeats_the_flag_of_a_list_value(monkeypatch, tmp_pat
     assert given == ["--seed", "3", "--duet-set", "a=1", "--duet-set", "b=2"]
 
 
+@pytest.mark.slow  # four processes; on a CPU it moves no checkpoint between devices
 def test_device_round_trip_resumes_and_samples_on_the_cpu(mnist_dir, tmp_path):
     # On the CPU both ways here; on a GPU machine the first fit runs there (--accelerator gpu).
     (result,) = run(
