@@ -7,6 +7,7 @@ import torch
 
 from duet.callbacks.rates import transition_values
 from duet.datamodules.replay import ReplayBuffer
+from duet.lightning_modules.actenv_bootstrap import RateRule
 
 
 class EpisodeTracker:
@@ -24,6 +25,10 @@ class EpisodeTracker:
         self.return_scale = return_scale
         self.next_episode_id = 0
         self.begin()
+
+    @property
+    def rule(self) -> RateRule:
+        return RateRule(self.discount, self.return_offset, self.return_scale)
 
     def begin(self) -> None:
         """Fresh episodes in every copy. Transitions of episodes cut short here are never rated,

@@ -139,6 +139,7 @@ class GymCollector(L.Callback):
         state_size = self.envs.single_observation_space.shape[0]
         self.buffer = trainer.datamodule.build_buffer(state_size)
         pl_module.build(state_size, int(self.envs.single_action_space.n))
+        pl_module.use_rate_rule(self.tracker.rule)  # for an agent that bootstraps rates
 
     def _start_episodes(self, seed: int | None = None) -> None:
         self.obs, _ = self.envs.reset(seed=seed)  # (N, S)

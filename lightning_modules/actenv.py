@@ -8,11 +8,17 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.optim import Adam, Optimizer
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from duet.datamodules import settings
 from duet.datamodules.replay import Transitions
 from duet.lightning_modules import optimization
+from duet.lightning_modules.actenv_bootstrap import (
+    RateRule,
+    check_rule,
+    moving_average,
+    with_bootstrapped_rates,
+)
 from duet.lightning_modules.actenv_compiled import CompiledIteration
 from duet.lightning_modules.actenv_stages import (
     env_q_per_action,
@@ -120,6 +126,14 @@ class ActEnvAgent(L.LightningModule):
             with Act itself. Act's weights keep moving after the policy is solved, and a single
             iteration can flip its greedy action in states the memory rarely visits; the
             average follows the trend of many iterations.
+        bootstrap_target_decay: learn each transition's rate from its own reward and the rate
+            of the state it led to, as a target Env (an exponential moving average of Env's
+            weights with this decay) rates that state's best action: one-step Q-learning on
+            the collector's rate scale (``actenv_bootstrap``; needs ``GymCollector.discount``).
+            None (the reference) learns the rates the collector gave: what followed in the
+            episode, under the exploring policy that collected it. Those say how an action
+            turned out when the policy that followed was as good as it was then; on Acrobot a
+            policy that swings up slowly keeps rating its own actions by its slow swing-ups.
     """
 
     evaluation_command = "duet play CHECKPOINT (greedy episodes, optionally recorded)"
@@ -144,6 +158,7 @@ class ActEnvAgent(L.LightningModule):
         act_clip_norm: float | None = None,
         env_clip_norm: float | None = None,
         act_ema_decay: float | None = None,
+        bootstrap_target_decay: float | None = None,
     ) -> None:
         super().__init__()
         clip_norms = dict(act_clip_norm=act_clip_norm, env_clip_norm=env_clip_norm)
@@ -161,11 +176,13 @@ class ActEnvAgent(L.LightningModule):
                 "the states where the actor follows Env's Q); set follow_env_q or drop it."
             )
         settings.learning_rates("ActEnvAgent", "optimizer", optimizer)
-        if act_ema_decay is not None:
-            note = ", or null to act with Act itself"
-            settings.between(
-                "ActEnvAgent", "act_ema_decay", act_ema_decay, 0, 1, closed=False, note=note
-            )
+        for name, value, note in (
+            ("act_ema_decay", act_ema_decay, "act with Act itself"),
+            ("bootstrap_target_decay", bootstrap_target_decay, "learn the collector's rates"),
+        ):
+            if value is not None:
+                note = f", or null to {note}"
+                settings.between("ActEnvAgent", name, value, 0, 1, closed=False, note=note)
         if loss_limit is not None:
             settings.positive("ActEnvAgent", "loss_limit", loss_limit)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -178,6 +195,8 @@ class ActEnvAgent(L.LightningModule):
         self.act: ActEnvNet | None = None
         self.env: ActEnvNet | None = None
         self.act_ema: AveragedModel | None = None
+        self.env_target: AveragedModel | None = None  # with bootstrap_target_decay
+        self.rate_rule: RateRule | None = None  # the collector's, given by use_rate_rule
         self.compiled_iteration: CompiledIteration | None = None  # made at fit start
         self.finite_guard = FiniteGuard(loss_limit)
         if state_size is not None and action_size is not None:
@@ -203,10 +222,14 @@ class ActEnvAgent(L.LightningModule):
         self.act = ActEnvNet(state_size, action_size, out_size=action_size, **options)
         self.env = ActEnvNet(state_size, action_size, out_size=state_size, **options)
         if self.hparams.act_ema_decay is not None:
-            average = get_ema_multi_avg_fn(self.hparams.act_ema_decay)
-            self.act_ema = AveragedModel(self.act, multi_avg_fn=average, use_buffers=True)
-            self.act_ema.requires_grad_(False)
-            self.act_ema.update_parameters(self.act)  # a copy of Act until training starts
+            self.act_ema = moving_average(self.act, self.hparams.act_ema_decay)
+        if self.hparams.bootstrap_target_decay is not None:
+            self.env_target = moving_average(self.env, self.hparams.bootstrap_target_decay)
+
+    def use_rate_rule(self, rule: RateRule) -> None:
+        """How the collector rates transitions; with bootstrap_target_decay, refused unless
+        it has a discount."""
+        self.rate_rule = check_rule(rule) if self.env_target is not None else rule
 
     def setup(self, stage: str) -> None:
         if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
@@ -218,6 +241,8 @@ class ActEnvAgent(L.LightningModule):
             )
 
     def on_fit_start(self) -> None:
+        if self.env_target is not None:
+            check_rule(self.rate_rule)
         self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
         if self.hparams.compile:
             CompiledIteration.check_optimizers(self.trainer.optimizers)
@@ -278,6 +303,9 @@ class ActEnvAgent(L.LightningModule):
         # is sampled after this iteration's environment step (Lightning prefetches nothing).
         batch, _, _ = next(dataloader_iter)
         batch: Transitions = batch.to(self.device)
+        if self.env_target is not None:
+            action_size = self.hparams.action_size
+            batch = with_bootstrapped_rates(batch, self.rate_rule, self.env_target, action_size)
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
         with manual_gradient_sync(self):  # each network's gradients averaged once per stage
             compiled = self.compiled_iteration
@@ -287,8 +315,9 @@ class ActEnvAgent(L.LightningModule):
             else:
                 losses = self.eager_iteration(batch)
         advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
-        if self.act_ema is not None:
-            self.act_ema.update_parameters(self.act)
+        for average, network in ((self.act_ema, self.act), (self.env_target, self.env)):
+            if average is not None:
+                average.update_parameters(network)
         names = ("train/a_loss", "train/e_loss", "train/a_loss2", "train/e_loss2")
         losses = dict(zip(names, losses, strict=True))
         self.finite_guard.after_iteration(self, losses)

@@ -96,13 +96,20 @@ def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "make_module",
-    [ActEnvAgent, lambda: ActEnvAgent(act_ema_decay=0.9), lambda: ActEnvAgent(compile=True)],
-    ids=["reference", "act_ema", "compiled"],
+    "make_module, discount",
+    [
+        (ActEnvAgent, None),
+        (lambda: ActEnvAgent(act_ema_decay=0.9), None),
+        (lambda: ActEnvAgent(compile=True), None),
+        (lambda: ActEnvAgent(bootstrap_target_decay=0.9), 0.97),  # the target Env resumes too
+    ],
+    ids=["reference", "act_ema", "compiled", "bootstrap"],
 )
-def test_agent_resumed_mid_epoch_ends_identical(make_module, tmp_path):
+def test_agent_resumed_mid_epoch_ends_identical(make_module, discount, tmp_path):
     def make_collector():
-        return GymCollector(prefill_steps=300, stop_mean_return=None, max_episodes=None)
+        return GymCollector(
+            prefill_steps=300, stop_mean_return=None, max_episodes=None, discount=discount
+        )
 
     make_data = lambda: ExperienceDataModule(capacity=600, batch_size=32, batches_per_epoch=25)  # noqa: E731
     whole_collector = make_collector()
