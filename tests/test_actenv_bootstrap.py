@@ -113,12 +113,6 @@ def test_a_bootstrapping_agent_without_a_collector_says_what_is_missing(tmp_path
         trainer.fit(agent, datamodule=OneBatch(make_batch(32)))
 
 
-@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
-def test_a_target_decay_outside_0_1_is_refused_naming_the_key(decay):
-    with pytest.raises(ValueError, match=rf"bootstrap_target_decay.*{decay}"):
-        ActEnvAgent(bootstrap_target_decay=decay)
-
-
 @pytest.mark.slow  # compiles a graph of its own
 def test_a_compiled_bootstrapping_agent_updates_as_the_eager_one(tmp_path):
     # The rates are bootstrapped before the graph runs, so it learns them as the eager one does.

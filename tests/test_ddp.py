@@ -57,6 +57,7 @@ trainer:
 """
 
 
+@pytest.mark.slow  # a DDP launch; gan.yaml's ranks are compared in test_ddp_resume.py
 def test_dcgan_parameters_stay_identical(tmp_path, mnist_dir):
     rank0, rank1 = run_ddp(
         tmp_path,

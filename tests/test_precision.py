@@ -66,12 +66,26 @@ def trains_and_resumes_exactly(name, mnist_dir, tmp_path, make_precision, steps=
     return whole
 
 
-@pytest.mark.parametrize("name", [*GAN_MODULES, "agent", "classifier"])
+# DCGAN's bf16 convolutions and WGAN-GP under a loss scaler are slow on a CPU: in make test-all.
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gan",
+        "lsgan",
+        pytest.param("dcgan", marks=SLOW),
+        "wgan_gp",
+        "agent",
+        "classifier",
+    ],
+)
 def test_bf16_mixed_trains_every_module_and_resumes_exactly(name, mnist_dir, tmp_path):
     trains_and_resumes_exactly(name, mnist_dir, tmp_path, lambda: {"precision": "bf16-mixed"})
 
 
-@pytest.mark.parametrize("name", ["gan", "wgan_gp"])
+@pytest.mark.parametrize("name", ["gan", pytest.param("wgan_gp", marks=SLOW)])
 def test_float16_with_a_loss_scaler_trains_the_gans_and_resumes_exactly(name, mnist_dir, tmp_path):
     # Lightning swaps 16-mixed for bf16-mixed on the CPU; the plugin itself runs float16 here.
     def make_precision():

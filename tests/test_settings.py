@@ -41,6 +41,7 @@ CASES = [
     (ActEnvAgent, "act_clip_norm", 0.0),
     (ActEnvAgent, "env_clip_norm", -1.0),
     (ActEnvAgent, "act_ema_decay", 1.0),
+    (ActEnvAgent, "bootstrap_target_decay", 0.0),
     (ActEnvAgent, "follow_margin", 1.5),
     (MNISTClassifier, "feature_size", 0),
     (MNISTClassifier, "dropout", 1.0),
