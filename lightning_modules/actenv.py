@@ -227,9 +227,8 @@ class ActEnvAgent(L.LightningModule):
             self.env_target = moving_average(self.env, self.hparams.bootstrap_target_decay)
 
     def use_rate_rule(self, rule: RateRule) -> None:
-        """How the collector rates transitions; with bootstrap_target_decay, refused unless
-        it has a discount."""
-        self.rate_rule = check_rule(rule) if self.env_target is not None else rule
+        """How the collector rates transitions (given at its setup; checked at fit start)."""
+        self.rate_rule = rule
 
     def setup(self, stage: str) -> None:
         if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
