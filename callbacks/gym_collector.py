@@ -1,6 +1,5 @@
 """Steps Gymnasium environments between training iterations and fills the replay buffer."""
 
-import pickle
 from collections import deque
 
 import gymnasium as gym
@@ -8,6 +7,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from duet.callbacks.collector_state import load_local_state, local_state
 from duet.callbacks.direct_logging import log_to_loggers
 from duet.callbacks.episode_plot import EpisodeHistory
 from duet.callbacks.episodes import EpisodeTracker
@@ -16,20 +16,6 @@ from duet.callbacks.gym_checks import check_environment, check_rate_range
 from duet.datamodules import settings
 from duet.datamodules.experience import ExperienceDataModule
 from duet.datamodules.process_state import gather_processes, own_state
-
-
-def pickled(envs: gym.vector.VectorEnv) -> bytes:
-    """The vector env as bytes. A SyncVectorEnv from ``gym.make_vec`` (every environment without
-    a native vector version, e.g. Acrobot) keeps the local functions that built its copies; they
-    cannot be pickled and are never called again, so they are left out."""
-    env_fns = getattr(envs, "env_fns", None)
-    if env_fns is None:
-        return pickle.dumps(envs)
-    envs.env_fns = None
-    try:
-        return pickle.dumps(envs)
-    finally:
-        envs.env_fns = env_fns
 
 
 class GymCollector(L.Callback):
@@ -296,42 +282,11 @@ class GymCollector(L.Callback):
             self.load_local_state_dict(local)
 
     def local_state_dict(self) -> dict:
-        """Everything this process needs to continue exactly: the environments themselves (their
-        physics state, random generators and time limits, pickled), the exploration generator and
-        step counter, the episodes in progress, the return window and the history."""
-        per_env = {name: torch.as_tensor(getattr(self, name)) for name in self._PER_ENV}
-        return {
-            "envs": pickled(self.envs) if self.envs is not None else None,
-            "rng": self.rng.bit_generator.state,
-            "training_steps": self.training_steps,
-            "env_steps": self.env_steps,
-            "episodes": self.episodes,
-            "episodes_in_progress": self.tracker.state_dict(),
-            "recent_returns": list(self.recent_returns),
-            "history": self.history.state_dict(),
-            "latest_losses": {
-                name: loss.detach().cpu() for name, loss in self.latest_losses.items()
-            },
-            "per_env": per_env | self.exploration.state_dict(),
-        }
+        """This process's state (``collector_state.local_state``)."""
+        return local_state(self)
 
     def load_local_state_dict(self, state: dict) -> None:
-        if self.envs is not None:
-            self.envs.close()
-        self.envs = pickle.loads(state["envs"])  # a checkpoint is trusted like code
-        self.rng.bit_generator.state = state["rng"]
-        self.training_steps, self.episodes = state["training_steps"], state["episodes"]
-        self.env_steps = state["env_steps"]
-        self.tracker.load_state_dict(state["episodes_in_progress"])
-        self.recent_returns = deque(state["recent_returns"], maxlen=self.window)
-        self.history.load_state_dict(state["history"])
-        self.latest_losses = dict(state["latest_losses"])
-        for name in self._PER_ENV:
-            setattr(self, name, state["per_env"][name].numpy().copy())
-        self.exploration.load_state_dict(state["per_env"])
-
-    # What each environment is in the middle of, one entry per environment (and Exploration's).
-    _PER_ENV = ("obs", "prev_action", "autoresetting")
+        load_local_state(self, state)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
