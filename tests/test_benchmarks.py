@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -49,6 +50,7 @@ def agent_benchmark(tmp_path: Path, *cases: str) -> dict:
     return run("agent_throughput.py", tmp_path, *options)
 
 
+@pytest.mark.slow  # three processes; the fast suite runs the same cases in its own process next
 def test_agent_benchmark_measures_training_and_collection(tmp_path):
     results = agent_benchmark(tmp_path, "lightning")
     assert set(results) == {"reference", "lightning", "collection"}
@@ -57,6 +59,32 @@ def test_agent_benchmark_measures_training_and_collection(tmp_path):
     collection = results["collection"][0]["collection"]
     assert set(collection) == {"1", "8", "64"}
     assert all(figures["raw"] > 0 and figures["collector"] > 0 for figures in collection.values())
+
+
+def test_agent_benchmark_cases_measure_and_tabulate(tmp_path, monkeypatch):
+    # Each case's code, run here rather than in a process of its own: importing torch and
+    # Lightning three more times would be most of the test's time.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    monkeypatch.chdir(tmp_path)
+    import agent_throughput
+    import torch
+
+    options = dict(iterations=3, warmup=1, prefill=300, batch_size=16, collect_steps=20)
+    options.update(threads=torch.get_num_threads(), accelerator="cpu")
+    results = {
+        case: [agent_throughput.run_case(SimpleNamespace(case=case, **options))]
+        for case in ("reference", "lightning", "collection")
+    }
+    for case in ("reference", "lightning"):
+        assert results[case][0]["steps_per_s"] > 0
+    collection = results["collection"][0]["collection"]
+    assert set(collection) == {1, 8, 64}
+    assert all(figures["raw"] > 0 and figures["collector"] > 0 for figures in collection.values())
+    results["collection"][0]["collection"] = {str(n): f for n, f in collection.items()}  # as JSON
+    table = agent_throughput.tables(results).splitlines()
+    assert table[2].startswith("| reference |") and "| 1.00× |" in table[2]
+    assert table[3].startswith("| lightning |")
+    assert [row.split(" | ")[0] for row in table[-3:]] == ["| 1", "| 8", "| 64"]
 
 
 @pytest.mark.slow  # torch.compile's first compilation
