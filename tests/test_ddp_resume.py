@@ -32,6 +32,13 @@ COLLECTOR = """    - class_path: duet.callbacks.GymCollector
                    max_env_steps: 520}}
 """
 AGENT_OVERRIDES = ("--data.capacity=1000", "--data.batch_size=32")
+# The two averaged networks (an acting average of Act, a bootstrap target averaging Env) ride
+# along in the same launches: each process updates its own copy from the synchronised network.
+AVERAGED_NETWORKS = (
+    "--model.init_args.act_ema_decay=0.9",
+    "--model.init_args.bootstrap_target_decay=0.9",
+    "--trainer.callbacks.init_args.discount=0.99",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +59,16 @@ def gan_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def agent_runs(tmp_path_factory):
-    """A 2-process agent run that stops when both processes together collected 520 transitions
-    (200 prefill each, then 2 an iteration: 60 iterations), and the same run resumed from its
-    checkpoint at iteration 5."""
+    """A 2-process agent run, with both averaged networks, that stops when both processes
+    together collected 520 transitions (200 prefill each, then 2 an iteration: 60 iterations),
+    and the same run resumed from its checkpoint at iteration 5."""
     root = tmp_path_factory.mktemp("agent_ddp")
     config = RECORD_AND_SAVE + COLLECTOR
-    whole, _ = launch_ddp(root / "whole", "actenv_cartpole.yaml", config, *AGENT_OVERRIDES)
+    options = (*AGENT_OVERRIDES, *AVERAGED_NETWORKS)
+    whole, _ = launch_ddp(root / "whole", "actenv_cartpole.yaml", config, *options)
     checkpoint = root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
     resumed, _ = launch_ddp(
-        root / "resumed",
-        "actenv_cartpole.yaml",
-        config,
-        *AGENT_OVERRIDES,
-        f"--ckpt_path={checkpoint}",
+        root / "resumed", "actenv_cartpole.yaml", config, *options, f"--ckpt_path={checkpoint}"
     )
     return whole, resumed, checkpoint
 
@@ -132,6 +136,8 @@ def test_agent_resumed_under_ddp_continues_every_process_exactly(agent_runs):
     assert whole[0]["global_step"] == whole[1]["global_step"] == 60
     assert_resumed_exactly(whole, resumed)
     assert_same_tensors(whole[0]["weights"], whole[1]["weights"], "weights across ranks")
+    averaged = {name.split(".")[0] for name in whole[0]["weights"]} & {"act_ema", "env_target"}
+    assert averaged == {"act_ema", "env_target"}  # compared above, across ranks and the resume
     # Episode statistics are reduced over the processes: both log the same figures.
     metrics = [rank["metrics"] for rank in whole]
     assert metrics[0]["episode/count"] == metrics[1]["episode/count"] >= 2
@@ -151,13 +157,16 @@ def test_a_two_process_checkpoint_resumes_on_one_process(agent_runs, tmp_path):
     """2 → 1: the one process continues process 0's state; process 1's is dropped, once said."""
     _, _, checkpoint = agent_runs
     saved = torch.load(checkpoint, weights_only=False)
-    collector = GymCollector(prefill_steps=200, stop_mean_return=None, max_episodes=None)
+    collector = GymCollector(
+        prefill_steps=200, stop_mean_return=None, max_episodes=None, discount=0.99
+    )
     recorder = RecordRank(str(tmp_path / "ranks"))
     trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder, collector])
     data = ExperienceDataModule(capacity=1000, batch_size=32)
     L.seed_everything(0, verbose=False)
     with pytest.warns(UserWarning, match=r"state .* of 2 process\(es\), and this run has 1"):
-        trainer.fit(ActEnvAgent(), datamodule=data, ckpt_path=checkpoint)
+        agent = ActEnvAgent(act_ema_decay=0.9, bootstrap_target_decay=0.9)  # AVERAGED_NETWORKS
+        trainer.fit(agent, datamodule=data, ckpt_path=checkpoint)
     rank0_collector = saved["callbacks"]["GymCollector"]["processes"][0]
     restored = dict(recorder.at_start["collector"])
     assert_same_environments(restored.pop("envs"), rank0_collector.pop("envs"))
