@@ -241,7 +241,7 @@ class ActEnvAgent(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.env_target is not None:
-            check_rule(self.rate_rule)
+            check_rule(self.rate_rule, self.hparams.bootstrap_target_decay)
         self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
         if self.hparams.compile:
             CompiledIteration.check_optimizers(self.trainer.optimizers)

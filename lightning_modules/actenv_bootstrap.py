@@ -62,17 +62,19 @@ def target_next_rates(target: AveragedModel, batch: Transitions, num_actions: in
     return q.max(dim=1).values.sigmoid()
 
 
-def check_rule(rule: RateRule | None) -> RateRule:
-    """The collector's rule, refused where it cannot bootstrap."""
+def check_rule(rule: RateRule | None, decay: float) -> RateRule:
+    """The collector's rule, refused where it cannot bootstrap (``decay``: the agent's
+    bootstrap_target_decay, named in the message)."""
+    option = f"ActEnvAgent: bootstrap_target_decay={decay}"
     if rule is None:
         raise RuntimeError(
-            "ActEnvAgent(bootstrap=true) rates transitions as the collector does, but no "
-            "GymCollector told it how: add one to trainer.callbacks."
+            f"{option} rates transitions as the collector does, but no GymCollector said how: "
+            "add one to trainer.callbacks, or set bootstrap_target_decay to null."
         )
     if rule.discount is None:
         raise ValueError(
-            "ActEnvAgent(bootstrap=true) needs GymCollector.discount (e.g. 0.97), which is "
-            "null: an episode's undiscounted return cannot be bootstrapped step by step."
+            f"{option} needs GymCollector.discount (e.g. 0.97), which is null: an episode's "
+            "undiscounted return cannot be bootstrapped step by step."
         )
     return rule
 

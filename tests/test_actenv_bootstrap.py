@@ -102,14 +102,16 @@ def test_a_bootstrapping_agent_refuses_a_collector_without_discount(tmp_path):
     collector = GymCollector(prefill_steps=50, stop_mean_return=None, max_episodes=None)
     trainer = tiny_trainer(tmp_path, max_steps=2, callbacks=[collector])
     data = ExperienceDataModule(capacity=100, batch_size=8)
-    with pytest.raises(ValueError, match=r"GymCollector.discount .*null"):
+    message = r"bootstrap_target_decay=0.99 needs GymCollector.discount .*null"
+    with pytest.raises(ValueError, match=message):
         trainer.fit(agent, datamodule=data)
 
 
 def test_a_bootstrapping_agent_without_a_collector_says_what_is_missing(tmp_path):
     agent = ActEnvAgent(state_size=4, action_size=2, bootstrap_target_decay=0.99)
     trainer = tiny_trainer(tmp_path, max_steps=2)
-    with pytest.raises(RuntimeError, match=r"add one to trainer\.callbacks"):
+    message = r"bootstrap_target_decay=0.99 .*add one to trainer\.callbacks"
+    with pytest.raises(RuntimeError, match=message):
         trainer.fit(agent, datamodule=OneBatch(make_batch(32)))
 
 
