@@ -163,9 +163,9 @@ def test_a_two_process_checkpoint_resumes_on_one_process(agent_runs, tmp_path):
     recorder = RecordRank(str(tmp_path / "ranks"))
     trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder, collector])
     data = ExperienceDataModule(capacity=1000, batch_size=32)
+    agent = ActEnvAgent(act_ema_decay=0.9, bootstrap_target_decay=0.9)  # AVERAGED_NETWORKS
     L.seed_everything(0, verbose=False)
     with pytest.warns(UserWarning, match=r"state .* of 2 process\(es\), and this run has 1"):
-        agent = ActEnvAgent(act_ema_decay=0.9, bootstrap_target_decay=0.9)  # AVERAGED_NETWORKS
         trainer.fit(agent, datamodule=data, ckpt_path=checkpoint)
     rank0_collector = saved["callbacks"]["GymCollector"]["processes"][0]
     restored = dict(recorder.at_start["collector"])
