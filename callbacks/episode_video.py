@@ -10,7 +10,6 @@ from pathlib import Path
 import gymnasium as gym
 import lightning as L
 import numpy as np
-from gymnasium.utils.save_video import save_video
 from lightning.pytorch.loggers import WandbLogger
 
 from duet.callbacks.direct_logging import logger_step
@@ -19,12 +18,13 @@ from duet.callbacks.episodes import greedy_episode
 RENDER_EXTRA = 'pip install "duet[render]" (gymnasium[classic-control] and moviepy)'
 
 
-def check_video_support(owner: str) -> None:
-    """Refuse video recording up front when moviepy, which writes the MP4 files, is missing."""
+def check_video_support(asked: str, instead: str) -> None:
+    """Refuse video recording up front when moviepy, which writes the MP4 files, is missing:
+    one line naming the option that ``asked`` for videos and the ``instead`` that needs none."""
     if importlib.util.find_spec("moviepy") is None:
         raise ModuleNotFoundError(
-            f"{owner}: video_episodes > 0 records videos with moviepy, which is not installed: "
-            f"{RENDER_EXTRA}; or set video_episodes: 0."
+            f"{asked} records videos with moviepy, which is not installed: {RENDER_EXTRA}; "
+            f"or {instead}."
         )
 
 
@@ -44,6 +44,9 @@ def record_and_log(
 ) -> list[Path]:
     """Record ``episodes`` greedy episodes (seeds ``seed`` + i) into ``<run>/videos/`` and log
     them under ``key`` on the row of the current iteration; the files written."""
+    # Imports moviepy, an optional extra (RENDER_EXTRA): only when a video is asked for.
+    from gymnasium.utils.save_video import save_video
+
     folder = Path(trainer.log_dir or trainer.default_root_dir) / "videos"
     prefix = f"iter_{trainer.global_step:06d}"
     paths = []

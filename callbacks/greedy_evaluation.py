@@ -65,7 +65,7 @@ class GreedyEvaluation(L.Callback):
         settings.at_least("GreedyEvaluation", "episodes", episodes, 1)
         settings.at_least("GreedyEvaluation", "video_episodes", video_episodes, 0)
         if video_episodes:
-            check_video_support("GreedyEvaluation")
+            check_video_support("GreedyEvaluation: video_episodes > 0", "set video_episodes: 0")
         self.every_n_train_steps = every_n_train_steps
         self.episodes = episodes
         self.seed = seed

@@ -21,7 +21,7 @@ from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
 from duet.lightning_modules.classifier import MNISTClassifier
 from duet.lightning_modules.networks.lenet import LeNet
 
-CLASSIFIER_COMMAND = "make classifier"
+CLASSIFIER_COMMAND = "duet fit --config mnist_classifier"
 DEFAULT_CLASSIFIER = "checkpoints/mnist_classifier.ckpt"
 
 
@@ -32,7 +32,7 @@ class ClassifierCheckpointError(RuntimeError):
 def load_classifier(path: str | Path) -> LeNet:
     """The LeNet of an MNISTClassifier checkpoint, in eval mode on the CPU."""
     how = (
-        f"Make it with `{CLASSIFIER_COMMAND}` (trains configs/mnist_classifier.yaml and writes "
+        f"Train it with `{CLASSIFIER_COMMAND}` (add --data.data_dir DIR where MNIST is; it writes "
         f"{DEFAULT_CLASSIFIER}), or give the path of another MNISTClassifier checkpoint."
     )
     try:

@@ -1,7 +1,7 @@
 """The installed ``duet`` command: every capability under one name.
 
     duet fit|validate|test|predict --config FILE ...   LightningCLI (scripts/train.py)
-    duet sample|evaluate|play|sweep|sweep-gan ...       the tools, with their own options
+    duet sample|evaluate|play|configs|sweep|sweep-gan   the tools, with their own options
     duet --help | --version
 
 Each tool is the script it wraps (``duet sample`` is ``python scripts/sample.py``), imported only
@@ -23,7 +23,7 @@ class Command:
 
 
 TRAINING = {
-    "fit": "train a model: duet fit --config configs/gan.yaml",
+    "fit": "train a model: duet fit --config gan (duet configs lists the configs)",
     "validate": "score the MNIST classifier on validation data (GANs: evaluate; agents: play)",
     "test": "score the MNIST classifier on test data (GANs: evaluate; agents: play)",
     "predict": "not used by duet's modules (GANs: sample; agents: play)",
@@ -32,6 +32,7 @@ TOOLS = {
     "sample": Command("duet.scripts.sample", "draw samples from a GAN checkpoint to .png/.pt"),
     "evaluate": Command("duet.scripts.evaluate", "FID, KID, IS and digit shares of a GAN"),
     "play": Command("duet.scripts.play", "greedy episodes of an agent checkpoint (and a video)"),
+    "configs": Command("duet.scripts.configs", "list the configs that ship with duet; show, copy"),
     "sweep": Command("duet.scripts.sweep_actenv", "train Act/Env variants over seeds, compare"),
     "sweep-gan": Command("duet.scripts.sweep_gan", "train GAN variants over seeds, score them"),
 }

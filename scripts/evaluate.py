@@ -4,7 +4,8 @@
         [--num N] [--data.data_dir DIR] [--data.dataset NAME] [--json FILE]
 
 Prints the generator's figures and, as the floor a perfect generator would reach, the same
-figures for N real training images. Features come from the MNIST classifier (`make classifier`).
+figures for N real training images. Features come from the MNIST classifier
+(`duet fit --config mnist_classifier` trains it).
 """
 
 import argparse

@@ -4,17 +4,17 @@
 
 The environment is the one the checkpoint was trained on unless ``--env-id`` says otherwise.
 ``--video-dir`` records every episode with gymnasium's RecordVideo; it needs the rendering
-extras: ``pip install -e ".[render]"``.
+extra: ``pip install "duet[render]"``.
 """
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
+from duet.callbacks.episode_video import check_video_support
 from duet.callbacks.episodes import greedy_episode
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
@@ -40,11 +40,7 @@ def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[flo
 def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
     if video_dir is None:
         return gym.make(env_id)
-    if importlib.util.find_spec("moviepy") is None:
-        raise ModuleNotFoundError(
-            "--video-dir records with moviepy, which is not installed: "
-            'pip install -e ".[render]" (or pip install moviepy).'
-        )
+    check_video_support("--video-dir", "leave --video-dir out")
     env = gym.make(env_id, render_mode="rgb_array")
     return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from duet.scripts.configs import resolve_config
+
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep", type=Path)
+    parser.add_argument("sweep", type=lambda value: Path(resolve_config(value)))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--out", type=Path, default=Path("runs/sweep"))

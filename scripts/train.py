@@ -10,16 +10,19 @@ What it adds to LightningCLI:
   default bar redraws after each one, a few percent of a small model's iteration),
   without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
   still works;
+- ``--config NAME`` reads a config shipped with duet when no file NAME exists (scripts/configs.py);
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
 - a checkpoint that is unreadable, of another module, or given other module settings stops the
   run before anything is loaded.
 """
 
+import importlib.util
 import inspect
 import sys
 from pathlib import Path
 
 import torch
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
@@ -32,6 +35,7 @@ from duet.lightning_modules.checkpoints import (
     import_class,
     read_checkpoint,
 )
+from duet.scripts.configs import with_packaged_configs
 from duet.scripts.errors import run_with_clear_errors
 from duet.scripts.quiet import silence_known_messages
 from duet.scripts.run_loggers import SaveAndLogConfig, continue_logger_runs
@@ -53,11 +57,17 @@ class DuetCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser, args) -> None:
-        super().parse_arguments(parser, args)
+        if isinstance(args, dict | Namespace):
+            super().parse_arguments(parser, args)
+        else:  # LightningCLI's own would warn when both args and sys.argv hold arguments
+            self.config = parser.parse_args(
+                with_packaged_configs(sys.argv[1:] if args is None else args)
+            )
         # Before LightningCLI reads the checkpoint's hyperparameters (and would silently swap
         # in the checkpoint's module class): resolve "last", then fail early and clearly.
         config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
         check_manual_optimization_settings(config["trainer"], config["model"]["class_path"])
+        check_logger_packages(config["trainer"])
         path = config.get("ckpt_path")
         if path == "last":
             path = resolve_last_checkpoint(config)
@@ -118,6 +128,22 @@ def check_manual_optimization_settings(trainer: dict, model_class_path: str) -> 
             "in alternation on every batch, which accumulation would change; raise "
             "data.batch_size instead (it fits: duet's networks are small)."
         )
+
+
+def check_logger_packages(trainer: dict) -> None:
+    """One line naming the extra to install when a logger's package is missing (Lightning's
+    own error reaches the user inside jsonargparse's account of every type it tried)."""
+    logger = trainer.get("logger")
+    loggers = logger if isinstance(logger, list) else [logger]
+    for entry in loggers:
+        class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
+        if class_path.endswith("TensorBoardLogger") and not any(
+            importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX")
+        ):
+            raise ModuleNotFoundError(
+                f"trainer.logger {class_path} needs tensorboard, which is not installed: "
+                'pip install "duet[tensorboard]" (or pip install tensorboard).'
+            )
 
 
 def refuse_unless_defined(module, subcommand: str, *methods: str) -> None:

@@ -1,21 +1,22 @@
-"""What pip installs: everything under the one import name ``duet``, so duet and a package that
-owns a generic top-level name (``scripts``, ``callbacks``) live side by side in one environment."""
+"""What pip installs, used as a new user would: the wheel installed without extras into a new
+environment, run from a folder outside the repository, with configs found by name; and
+everything under the one import name ``duet``, beside packages that own generic names."""
 
+import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import write_mnist
+from tests.plain_install import OPTIONAL, plain_environment, run
+
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("lightning_modules", "datamodules", "callbacks", "scripts")
-
-
-def run(*command, **options) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, **options)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.strip()
+PACKAGES = ("lightning_modules", "datamodules", "callbacks", "scripts", "configs")
+README = (REPO / "README.md").read_text()
 
 
 def build_wheel(project: Path, name: str, into: Path) -> Path:
@@ -39,6 +40,82 @@ def copy_of_duet(root: Path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def duet_wheel(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("wheel")
+    return build_wheel(copy_of_duet(root), "duet", root / "wheels")
+
+
+@pytest.fixture(scope="module")
+def plain_duet(duet_wheel, tmp_path_factory) -> tuple[Path, Path]:
+    """(the bin/ folder of an environment with duet and only its required dependencies, an
+    empty folder outside the repository holding MNIST files in data/ to run it in)."""
+    root = tmp_path_factory.mktemp("plain")
+    bin_folder = plain_environment(duet_wheel, root)
+    elsewhere = root / "elsewhere"
+    write_mnist(elsewhere / "data", num_train=256, num_test=64)
+    return bin_folder, elsewhere
+
+
+def in_plain(plain_duet, *command: str) -> subprocess.CompletedProcess:
+    bin_folder, elsewhere = plain_duet
+    program = str(bin_folder / command[0])
+    return subprocess.run(
+        [program, *command[1:]], cwd=elsewhere, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_plain_environment_lacks_every_optional_package(plain_duet):
+    check = f"import importlib.util as u; print([n for n in {OPTIONAL} if u.find_spec(n)])"
+    result = in_plain(plain_duet, "python", "-c", check)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def test_duet_configs_lists_every_config_file_of_the_repository(plain_duet):
+    result = in_plain(plain_duet, "duet", "configs")
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0] for line in result.stdout.splitlines()}
+    root = REPO / "configs"
+    files = {p.relative_to(root).with_suffix("").as_posix() for p in root.glob("**/*.yaml")}
+    assert listed == files
+    assert all(len(line.split(maxsplit=1)) == 2 for line in result.stdout.splitlines())
+
+
+def test_the_quickstart_trains_by_config_name_and_samples_without_extras(plain_duet):
+    _, elsewhere = plain_duet
+    fit = in_plain(plain_duet, "duet", "fit", "--config", "gan", "--trainer.max_steps", "2")
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    checkpoint = elsewhere / "runs" / "gan" / "version_0" / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_file()
+    sample = in_plain(plain_duet, "duet", "sample", str(checkpoint), "--num", "4", "--out", "s.png")
+    assert sample.returncode == 0, sample.stderr
+    assert (elsewhere / "s.png").stat().st_size > 0
+
+
+def test_a_missing_extra_or_config_name_is_one_line(plain_duet):
+    play = in_plain(plain_duet, "duet", "play", "--help")
+    assert play.returncode == 0 and "--video-dir" in play.stdout, play.stderr
+    logger = "lightning.pytorch.loggers.TensorBoardLogger"
+    board = in_plain(plain_duet, "duet", "fit", "--config", "gan", "--trainer.logger", logger)
+    assert board.returncode == 1
+    assert board.stderr.splitlines()[0] == (
+        f"error: trainer.logger {logger} needs tensorboard, which is not installed: "
+        'pip install "duet[tensorboard]" (or pip install tensorboard).'
+    )
+    wrong = in_plain(plain_duet, "duet", "fit", "--config", "dcgna")
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("error: config 'dcgna': no such file here")
+    assert "did you mean dcgan" in wrong.stderr
+
+
+def test_the_readme_python_example_runs_without_extras(plain_duet):
+    (example,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    short = example.replace("max_steps=200", "max_steps=2") + "\nprint(tuple(images.shape))\n"
+    result = in_plain(plain_duet, "python", "-c", short)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "(16, 1, 28, 28)"
+
+
 def write_other_project(root: Path) -> Path:
     """A project that installs a top-level package ``scripts`` and a module ``callbacks``."""
     project = root / "other"
@@ -53,20 +130,15 @@ def write_other_project(root: Path) -> Path:
     return project
 
 
-def test_duet_installs_beside_a_package_owning_scripts_and_callbacks(tmp_path):
-    wheels = tmp_path / "wheels"
-    duet_wheel = build_wheel(copy_of_duet(tmp_path), "duet", wheels)
-    other_wheel = build_wheel(write_other_project(tmp_path), "other", wheels)
+def test_duet_installs_beside_a_package_owning_scripts_and_callbacks(duet_wheel, tmp_path):
+    other_wheel = build_wheel(write_other_project(tmp_path), "other", tmp_path / "wheels")
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", str(venv))
     python = venv / "bin" / "python"
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
     run(*install, str(duet_wheel), str(other_wheel))
-    # duet's dependencies from this environment, as a plain path entry: the .pth files there
-    # (this checkout's editable duet) are not read, so the wheel's duet is the one imported.
+    # No dependencies needed: nothing below imports more than the standard library.
     site = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"))
-    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-
     installed = sorted(
         path.name
         for path in site.iterdir()

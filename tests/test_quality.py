@@ -171,11 +171,12 @@ def test_classifier_logs_accuracy_and_loads_as_a_feature_network(
 
 
 def test_missing_or_wrong_classifier_names_the_command(tmp_path):
-    with pytest.raises(ClassifierCheckpointError, match="make classifier"):
+    with pytest.raises(ClassifierCheckpointError, match="duet fit --config mnist_classifier"):
         load_classifier(tmp_path / "none.ckpt")
     other = tmp_path / "gan.ckpt"
     torch.save({"state_dict": {}, "duet_module": "duet.lightning_modules.gan.GAN"}, other)
-    with pytest.raises(ClassifierCheckpointError, match=r"not an MNISTClassifier.*make classifier"):
+    expected = r"not an MNISTClassifier.*duet fit --config mnist_classifier"
+    with pytest.raises(ClassifierCheckpointError, match=expected):
         load_classifier(other)
 
 

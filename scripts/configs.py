@@ -1,0 +1,113 @@
+"""The configs that ship with duet, found by name from any folder; ``duet configs`` lists them.
+
+``--config gan`` (also ``gan.yaml``, ``configs/gan.yaml``, ``metrics/fid``) reads the packaged
+``gan.yaml`` unless a file of that name exists where the command runs: a path always wins.
+
+    duet configs                 every config, one line each
+    duet configs show NAME       print one
+    duet configs copy NAME [DIR] copy one to DIR (default: here) to edit, then --config FILE
+"""
+
+import argparse
+import difflib
+import shutil
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+CONFIG_FLAGS = ("--config", "-c")
+
+
+class ConfigNotFoundError(FileNotFoundError):
+    """A ``--config`` value that is neither a file nor the name of a packaged config."""
+
+
+def packaged_configs() -> dict[str, Path]:
+    """Name (the path under configs/ without ``.yaml``, e.g. ``metrics/fid``) -> file."""
+    root = Path(str(files("duet.configs")))
+    return {
+        path.relative_to(root).with_suffix("").as_posix(): path for path in root.rglob("*.yaml")
+    }
+
+
+def summary(path: Path) -> str:
+    """The config's first comment line: what it trains or adds."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def is_inline_yaml(value: str) -> bool:
+    """jsonargparse also takes the YAML itself as the value of ``--config``."""
+    return "\n" in value or ": " in value or value.lstrip().startswith("{")
+
+
+def find_config(value: str) -> Path:
+    """The packaged config that ``value`` names; ``ConfigNotFoundError`` with the closest names
+    when there is none."""
+    name = value.removeprefix("configs/").removesuffix(".yaml").removesuffix(".yml")
+    configs = packaged_configs()
+    if name in configs:
+        return configs[name]
+    containing = [known for known in sorted(configs) if name in known]
+    close = containing[:3] or difflib.get_close_matches(name, sorted(configs), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ConfigNotFoundError(
+        f"config {value!r}: no such file here, and duet ships no config of that name; {hint}"
+        "`duet configs` lists the names."
+    )
+
+
+def resolve_config(value: str) -> str:
+    """``value`` itself when it is a file (or YAML text), else the packaged config it names."""
+    if Path(value).exists() or is_inline_yaml(value):
+        return value
+    return str(find_config(value))
+
+
+def with_packaged_configs(args: list[str]) -> list[str]:
+    """The command line with every ``--config NAME`` / ``--config=NAME`` resolved."""
+    resolved, follows_flag = [], False
+    for arg in args:
+        flag, equals, value = arg.partition("=")
+        if follows_flag:
+            arg = resolve_config(arg)
+        elif equals and flag in CONFIG_FLAGS:
+            arg = f"{flag}={resolve_config(value)}"
+        follows_flag = arg in CONFIG_FLAGS
+        resolved.append(arg)
+    return resolved
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    actions = parser.add_subparsers(dest="action")
+    show = actions.add_parser("show", help="print a config")
+    show.add_argument("name")
+    copy = actions.add_parser("copy", help="copy a config to a folder, to edit it")
+    copy.add_argument("name")
+    copy.add_argument("folder", type=Path, nargs="?", default=Path("."))
+    copy.add_argument("--force", action="store_true", help="replace an existing file")
+    args = parser.parse_args(argv)
+    if args.action is None:
+        configs = packaged_configs()
+        width = max(map(len, configs))
+        for name in sorted(configs):
+            print(f"{name:<{width}}  {summary(configs[name])}")
+        return 0
+    source = find_config(args.name)
+    if args.action == "show":
+        sys.stdout.write(source.read_text())
+        return 0
+    target = args.folder / source.name
+    if target.exists() and not args.force:
+        raise FileExistsError(
+            f"{target} exists; add --force to replace it, or name another folder."
+        )
+    args.folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    print(f"wrote {target}; train with: duet fit --config {target}")
+    return 0
