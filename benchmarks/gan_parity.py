@@ -80,7 +80,7 @@ def run_case(args) -> dict:
 
     from duet.datamodules import MNISTDataModule
     from duet.lightning_modules.quality import load_classifier
-    from duet.scripts.evaluate import evaluate
+    from duet.lightning_modules.scoring import evaluate
 
     torch.set_num_threads(args.threads)
     if args.case == "plain":

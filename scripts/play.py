@@ -11,41 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
-
-from duet.callbacks.episode_video import check_video_support
-from duet.callbacks.episodes import greedy_episode
-from duet.lightning_modules import ActEnvAgent
-from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
 from duet.scripts.errors import run_with_clear_errors
 
 
-def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, dict]:
-    """The agent in eval mode on the CPU, and the checkpoint it came from."""
-    return load_duet_module(checkpoint_path, ActEnvAgent, "an ActEnvAgent")
-
-
-def trained_env_id(checkpoint: dict) -> str | None:
-    """The environment id the checkpoint's GymCollector trained on, if it had one."""
-    collectors = [s for key, s in checkpoint.get("callbacks", {}).items() if "GymCollector" in key]
-    return collectors[0]["env_id"] if collectors else None
-
-
-def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
-    """Total reward of each greedy episode; the previous action is 0 at every episode start."""
-    return [greedy_episode(agent, env, seed + episode) for episode in range(episodes)]
-
-
-def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
-    if video_dir is None:
-        return gym.make(env_id)
-    check_video_support("--video-dir", "leave --video-dir out")
-    env = gym.make(env_id, render_mode="rgb_array")
-    return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -57,6 +26,17 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error(f"--episodes must be at least 1, got {args.episodes}")
+    return args
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parse_arguments(argv, prog)
+    # Imported after parsing, so that --help answers without loading torch and Lightning.
+    import numpy as np
+
+    from duet.callbacks.playing import load_agent, make_env, play, trained_env_id
+    from duet.lightning_modules.checkpoints import CheckpointError
+
     try:
         agent, checkpoint = load_agent(args.checkpoint)
     except CheckpointError as error:

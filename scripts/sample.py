@@ -12,46 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-from torchvision.utils import make_grid, save_image
-
-from duet.lightning_modules import GAN, ConditionalGAN
-from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
-from duet.lightning_modules.gan_losses import sample_noise
 from duet.scripts.errors import run_with_clear_errors
 
 
-def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
-    """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``."""
-    what = "one of the GAN family (GAN, LSGAN, DCGAN, WGANGP); sample.py needs a generator"
-    module, _ = load_duet_module(checkpoint_path, GAN, what, device)
-    return module
-
-
-def draw(module: GAN, num: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """(num, 1, 28, 28) float samples in [0, 1]; ``labels`` (num,) for a conditional GAN."""
-    noise = sample_noise(num, module.noise_dim, generator=torch.Generator().manual_seed(seed))
-    return ((module.generate(noise, labels) + 1) / 2).clamp_(0, 1).cpu()
-
-
-def digits_to_draw(module: GAN, num: int, digit: int | None) -> tuple[torch.Tensor | None, int]:
-    """(labels or None, grid row length): digit ``digit`` ``num`` times, or for a conditional GAN
-    without one, ten rows of ceil(num / 10), one digit a row."""
-    conditional = isinstance(module, ConditionalGAN)
-    if digit is not None and not conditional:
-        raise CheckpointError(
-            f"--digit {digit}: this checkpoint's {type(module).__name__} is not class-conditional; "
-            "train one with configs/cgan.yaml, or leave --digit out."
-        )
-    if digit is not None:
-        return torch.full((num,), digit), max(1, int(num**0.5))
-    if conditional:
-        per_digit = -(-num // 10)
-        return torch.arange(10).repeat_interleave(per_digit), per_digit
-    return None, max(1, int(num**0.5))
-
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -66,6 +30,18 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         parser.error(f"--num must be at least 1, got {args.num}")
     if args.out.suffix not in (".pt", ".png"):
         parser.error(f"--out must end in .pt or .png, got {args.out}")
+    return args
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parse_arguments(argv, prog)
+    # Imported after parsing, so that --help answers without loading torch and Lightning.
+    import torch
+    from torchvision.utils import make_grid, save_image
+
+    from duet.lightning_modules.checkpoints import CheckpointError
+    from duet.lightning_modules.sampling import digits_to_draw, draw, load_generator_module
+
     try:
         module = load_generator_module(args.checkpoint, args.device)
         labels, row_length = digits_to_draw(module, args.num, args.digit)

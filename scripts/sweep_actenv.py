@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from duet.callbacks.episode_plot import plt
+from duet.callbacks.playing import load_agent, make_env, play, trained_env_id
 from duet.scripts.errors import run_with_clear_errors
-from duet.scripts.play import load_agent, make_env, play, trained_env_id
 from duet.scripts.sweeps import (
     add_sweep_arguments,
     finished_results,

@@ -33,9 +33,9 @@ import torch
 from duet.callbacks.episode_plot import plt
 from duet.datamodules import MNISTDataModule
 from duet.lightning_modules.quality import load_classifier
+from duet.lightning_modules.sampling import load_generator_module
+from duet.lightning_modules.scoring import evaluate
 from duet.scripts.errors import run_with_clear_errors
-from duet.scripts.evaluate import evaluate
-from duet.scripts.sample import load_generator_module
 from duet.scripts.sweeps import (
     add_sweep_arguments,
     finished_results,

@@ -94,3 +94,25 @@ def test_schedulers_and_clipping_are_configured_in_yaml(mnist_dir, tmp_path):
     assert isinstance(config["scheduler"], StepLR) and config["scheduler"].step_size == 100
     assert config["scheduler"].optimizer is optimizers[1]  # the generator's
     assert cli.model.scheduler_interval == "epoch" and cli.model.clip_norms == [5.0, None]
+
+
+@pytest.mark.parametrize("tool", ["sample", "evaluate", "play", "configs"])
+def test_a_tools_help_loads_neither_torch_nor_lightning(tool):
+    check = (
+        "import sys\nfrom duet.scripts.command import main\n"
+        f"try:\n    main([{tool!r}, '--help'])\n"
+        "except SystemExit as exit:\n    assert not exit.code\n"
+        "print(sorted({'torch', 'lightning', 'gymnasium'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_tools_light_copies_of_library_names_match_the_library():
+    from duet.datamodules.mnist import DATASETS
+    from duet.lightning_modules import quality
+    from duet.scripts import evaluate
+
+    assert tuple(DATASETS) == evaluate.DATASET_NAMES
+    assert evaluate.DEFAULT_CLASSIFIER == quality.DEFAULT_CLASSIFIER

@@ -4,11 +4,11 @@ and how often the classifier sees the asked digit."""
 import pytest
 import torch
 
-from duet.lightning_modules import GAN, ConditionalGAN
+from duet.lightning_modules import GAN, ConditionalGAN, sampling
 from duet.lightning_modules.networks import ConditionalMLPGenerator, ProjectionMLPDiscriminator
 from duet.lightning_modules.networks.conditional import balanced_labels
+from duet.lightning_modules.scoring import digit_accuracy
 from duet.scripts import sample
-from duet.scripts.evaluate import digit_accuracy
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -77,8 +77,8 @@ def test_sample_draws_the_asked_digit_or_a_row_per_digit(cgan_checkpoint, tmp_pa
     assert sample.main([str(cgan_checkpoint), "--num", "25", "--out", str(grid)]) == 0
     out = capsys.readouterr().out
     assert "wrote 6 samples of digit 7" in out and "wrote 30 samples (a row per digit" in out
-    module = sample.load_generator_module(cgan_checkpoint)
-    noise_seed_0 = sample.draw(module, 6, seed=0, labels=torch.full((6,), 7))
+    module = sampling.load_generator_module(cgan_checkpoint)
+    noise_seed_0 = sampling.draw(module, 6, seed=0, labels=torch.full((6,), 7))
     assert torch.equal(torch.load(sevens), noise_seed_0)
     assert torch.load(grid).shape == (30, 1, 28, 28)
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from duet.callbacks import GymCollector
+from duet.callbacks import GymCollector, playing
 from duet.scripts import play
 from tests.test_gym_collector import fit_agent
 
@@ -27,15 +27,15 @@ def test_play_prints_each_episode_and_the_mean(agent_checkpoint, capsys):
 
 def test_play_is_the_greedy_policy_and_repeatable(agent_checkpoint):
     path, trained = agent_checkpoint
-    agent, checkpoint = play.load_agent(path)
-    env_id = play.trained_env_id(checkpoint)
+    agent, checkpoint = playing.load_agent(path)
+    env_id = playing.trained_env_id(checkpoint)
     assert env_id == "CartPole-v1"
     for name, value in trained.state_dict().items():
         assert torch.equal(agent.state_dict()[name], value.cpu())
     import gymnasium as gym
 
-    first = play.play(agent, gym.make(env_id), episodes=2, seed=1)
-    second = play.play(agent, gym.make(env_id), episodes=2, seed=1)
+    first = playing.play(agent, gym.make(env_id), episodes=2, seed=1)
+    second = playing.play(agent, gym.make(env_id), episodes=2, seed=1)
     assert first == second and all(total >= 1 for total in first)
 
 
@@ -61,7 +61,7 @@ def test_play_records_a_video_of_every_episode(agent_checkpoint, tmp_path, monke
 def test_video_without_moviepy_names_the_extra_to_install(monkeypatch, tmp_path):
     import importlib.util
 
-    from duet.scripts.play import make_env
+    from duet.callbacks.playing import make_env
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

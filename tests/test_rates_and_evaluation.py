@@ -12,10 +12,10 @@ from lightning.pytorch.loggers import CSVLogger
 from duet.callbacks import GreedyEvaluation, GymCollector
 from duet.callbacks.episodes import EpisodeTracker
 from duet.callbacks.greedy_evaluation import greedy_returns
+from duet.callbacks.playing import play
 from duet.callbacks.rates import transition_values
 from duet.datamodules import ExperienceDataModule, ReplayBuffer
 from duet.lightning_modules import ActEnvAgent
-from duet.scripts.play import play
 from tests.conftest import tiny_trainer
 from tests.test_gym_collector import collector_with_buffer, episodes_in, fit_agent
 

@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from duet.callbacks import SampleGrid
-from duet.lightning_modules import DCGAN, GAN
+from duet.lightning_modules import DCGAN, GAN, sampling
 from duet.scripts import sample
 from tests.conftest import tiny_mnist, tiny_trainer
 
@@ -64,7 +64,7 @@ def test_sample_script_writes_a_tensor_in_unit_range(dcgan_checkpoint, tmp_path)
     assert samples.shape == (10, 1, 28, 28) and samples.dtype == torch.float32
     assert samples.min() >= 0 and samples.max() <= 1
     # The loaded module draws exactly what the trained one (its EMA generator) draws.
-    expected = sample.draw(module.cpu().eval(), 10, seed=3)
+    expected = sampling.draw(module.cpu().eval(), 10, seed=3)
     torch.testing.assert_close(samples, expected)
 
 

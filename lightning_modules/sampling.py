@@ -1,0 +1,40 @@
+"""Samples of a GAN-family checkpoint, as ``duet sample`` and ``duet evaluate`` draw them."""
+
+from pathlib import Path
+
+import torch
+
+from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
+from duet.lightning_modules.conditional_gan import ConditionalGAN
+from duet.lightning_modules.gan import GAN
+from duet.lightning_modules.gan_losses import sample_noise
+
+
+def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
+    """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``."""
+    what = "one of the GAN family (GAN, LSGAN, DCGAN, WGANGP, ConditionalGAN): a generator"
+    module, _ = load_duet_module(checkpoint_path, GAN, what, device)
+    return module
+
+
+def draw(module: GAN, num: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """(num, 1, 28, 28) float samples in [0, 1]; ``labels`` (num,) for a conditional GAN."""
+    noise = sample_noise(num, module.noise_dim, generator=torch.Generator().manual_seed(seed))
+    return ((module.generate(noise, labels) + 1) / 2).clamp_(0, 1).cpu()
+
+
+def digits_to_draw(module: GAN, num: int, digit: int | None) -> tuple[torch.Tensor | None, int]:
+    """(labels or None, grid row length): digit ``digit`` ``num`` times, or for a conditional GAN
+    without one, ten rows of ceil(num / 10), one digit a row."""
+    conditional = isinstance(module, ConditionalGAN)
+    if digit is not None and not conditional:
+        raise CheckpointError(
+            f"--digit {digit}: this checkpoint's {type(module).__name__} is not class-conditional; "
+            "train one with configs/cgan.yaml, or leave --digit out."
+        )
+    if digit is not None:
+        return torch.full((num,), digit), max(1, int(num**0.5))
+    if conditional:
+        per_digit = -(-num // 10)
+        return torch.arange(10).repeat_interleave(per_digit), per_digit
+    return None, max(1, int(num**0.5))
