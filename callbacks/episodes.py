@@ -100,14 +100,20 @@ class EpisodeTracker:
             return rates
         if low >= -1e-9 and high <= 1.0 + 1e-9:  # rounding: a rate below 0 would read unrated
             return rates.clip(0.0, 1.0)
-        worst = values[np.abs(rates - 0.5).argmax()]
+        worst = float(values.flat[np.abs(rates - 0.5).argmax()])  # values: (E,) or (E, T)
+        what = (
+            "the discounted return times (1 − discount), between the smallest and largest "
+            "reward of a step"
+            if self.discount is not None
+            else "the episode's return"
+        )
+        rate = (worst - self.return_offset) / self.return_scale
         raise ValueError(
-            f"An episode of {env_id} has a transition of value {worst:g} (discount "
-            f"{self.discount}), which rates ({worst:g} − return_offset {self.return_offset}) "
-            f"/ return_scale {self.return_scale}, outside [0, 1]. Choose return_offset and "
-            "return_scale so that every possible value maps into [0, 1]. Without discount the "
-            "value is the episode's return; with it, the discounted return times "
-            "(1 − discount), which lies between the smallest and largest reward of a step."
+            f"GymCollector return_offset={self.return_offset:g}, "
+            f"return_scale={self.return_scale:g}: an episode of {env_id} has a transition of "
+            f"value {worst:g} ({what}), which rates {rate:g}, outside [0, 1]; set return_offset "
+            "to the lowest value the environment can give and return_scale to the highest minus "
+            "the lowest."
         )
 
     _STATE = ("episode_id", "episode_return", "episode_length", "episode_slots", "episode_rewards")

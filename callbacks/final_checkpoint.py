@@ -40,8 +40,10 @@ class CheckpointOnException(L.Callback):
 
     Nothing is saved when nothing trustworthy is left or saving could hang: after a NaN or
     infinite value (FloatingPointError: its message names the newest good checkpoint), before
-    training started, and under several processes (the others may wait in a collective that a
-    save would join; their periodic checkpoints remain).
+    this fit completed an iteration (nothing is lost, and an error of the settings, raised in
+    the agent's prefill, leaves no file that looks like progress), and under several processes
+    (the others may wait in a collective that a save would join; their periodic checkpoints
+    remain).
 
     Not Lightning's OnExceptionCheckpoint, which does the same save but also makes every later
     ``fit`` without ``ckpt_path`` resume from such a file or a last.ckpt silently (and warns
@@ -51,13 +53,15 @@ class CheckpointOnException(L.Callback):
     def __init__(self, dirpath: str | None = None, filename: str = "on_exception") -> None:
         self.dirpath = dirpath
         self.filename = filename
-        self.training_started = False
+        self.first_step: int | None = None  # the iteration this fit started from
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.training_started = True
+        self.first_step = trainer.global_step
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, FloatingPointError) or not self.training_started:
+        if isinstance(exception, FloatingPointError):
+            return
+        if self.first_step is None or trainer.global_step == self.first_step:
             return
         if trainer.world_size > 1:
             return

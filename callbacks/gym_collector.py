@@ -81,6 +81,12 @@ class GymCollector(L.Callback):
             settings.between("GymCollector", "discount", discount, 0, 1, closed=False, note=note)
         settings.at_least("GymCollector", "max_episodes", max_episodes, 1, optional=True)
         settings.at_least("GymCollector", "max_env_steps", max_env_steps, 1, optional=True)
+        if max_env_steps is not None and max_env_steps <= prefill_steps:
+            raise ValueError(
+                f"GymCollector max_env_steps={max_env_steps} is not above prefill_steps="
+                f"{prefill_steps}: the prefill would use the whole budget and the run stop before "
+                "training; raise max_env_steps or lower prefill_steps."
+            )
         check_environment(env_id)
         if discount is None:
             check_rate_range(env_id, return_offset, return_scale)

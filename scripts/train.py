@@ -11,6 +11,7 @@ What it adds to LightningCLI:
   without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
   still works;
 - ``--config NAME`` reads a config shipped with duet when no file NAME exists (scripts/configs.py);
+- a warning when ``trainer.max_epochs`` ends a run before its ``trainer.max_steps``;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
 - a checkpoint that is unreadable, of another module, or given other module settings stops the
   run before anything is loaded.
@@ -28,6 +29,7 @@ from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from duet.callbacks.step_budget import WarnUnreachableMaxSteps
 from duet.lightning_modules.checkpoints import (
     CheckpointError,
     check_module_class,
@@ -81,6 +83,7 @@ class DuetCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
+        trainer.callbacks.append(WarnUnreachableMaxSteps())
         options = config["wandb"]
         if options.enabled:
             run_id = (self.resume_checkpoint or {}).get("wandb_run_id")

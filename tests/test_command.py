@@ -116,3 +116,13 @@ def test_the_tools_light_copies_of_library_names_match_the_library():
 
     assert tuple(DATASETS) == evaluate.DATASET_NAMES
     assert evaluate.DEFAULT_CLASSIFIER == quality.DEFAULT_CLASSIFIER
+
+
+def test_an_epoch_limit_that_ends_the_run_before_max_steps_is_named(mnist_dir):
+    # 300 images in batches of 128: 2 iterations an epoch, so one epoch ends at iteration 2.
+    args = [*GAN, f"--data.data_dir={mnist_dir}", "--trainer.enable_progress_bar=false"]
+    expected = r"trainer.max_steps=5 will not be reached: trainer.max_epochs=1 ends the run after "
+    expected += r"iteration 2 \(2 iterations an epoch\); set --trainer.max_epochs -1"
+    with pytest.warns(UserWarning, match=expected):
+        cli = cli_main(["fit", *args, "--trainer.max_epochs=1", "--trainer.max_steps=5"])
+    assert cli.trainer.global_step == 2

@@ -101,7 +101,8 @@ def test_random_actions_when_always_exploring():
 def fit_agent(tmp_path, collector, max_steps=30, **trainer_kwargs):
     agent = ActEnvAgent()
     datamodule = ExperienceDataModule(capacity=5_000, batch_size=32, batches_per_epoch=50)
-    trainer = tiny_trainer(tmp_path, max_steps=max_steps, callbacks=[collector], **trainer_kwargs)
+    trainer_kwargs.setdefault("callbacks", [collector])
+    trainer = tiny_trainer(tmp_path, max_steps=max_steps, **trainer_kwargs)
     trainer.fit(agent, datamodule=datamodule)
     return trainer, agent, datamodule
 
@@ -168,6 +169,27 @@ def test_rates_outside_the_unit_interval_stop_before_training(tmp_path):
     collector = GymCollector("Acrobot-v1", prefill_steps=600, return_offset=-100, return_scale=100)
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         fit_agent(tmp_path, collector, max_steps=5)
+
+
+def test_discounted_rates_outside_the_unit_interval_name_the_options_and_save_nothing(tmp_path):
+    from duet.callbacks import CheckpointOnException
+
+    # MountainCar: −1 a step, so with a discount every value is −1 to 0; the solved CartPole
+    # config's range [0, 1] does not hold it. Its episodes end after 200 steps of the prefill.
+    collector = GymCollector("MountainCar-v0", prefill_steps=250, discount=0.995, return_scale=1.0)
+    expected = (
+        r"^GymCollector return_offset=0, return_scale=1: an episode of MountainCar-v0 has a "
+        r"transition of value -1 \(the discounted return .*\), which rates -1, outside \[0, 1\]; "
+        r"set return_offset to the lowest value"
+    )
+    with pytest.raises(ValueError, match=expected):
+        fit_agent(tmp_path, collector, max_steps=5, callbacks=[CheckpointOnException(), collector])
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_a_step_budget_that_the_prefill_would_use_up_is_refused():
+    with pytest.raises(ValueError, match=r"^GymCollector max_env_steps=2000 is not above prefill"):
+        GymCollector("Acrobot-v1", prefill_steps=5000, max_env_steps=2000, **ACROBOT)
 
 
 def test_unknown_environment_is_refused_with_a_hint():
