@@ -52,7 +52,8 @@ def plain_iteration(module, real, optimizers, iteration: int) -> None:
     noise = module.noise(len(real))
     d_solver.zero_grad()
     fake = generator(noise).detach()
-    d_loss = module.discriminator_loss(discriminator(real), discriminator(fake))
+    d_real = discriminator(real)
+    d_loss = module.discriminator_loss(d_real, discriminator(fake))
     if isinstance(module, WGANGP):
         mix = torch.rand(len(real), device=real.device)
         d_loss = d_loss + module.penalty_weight * gradient_penalty(discriminator, real, fake, mix)
@@ -61,7 +62,8 @@ def plain_iteration(module, real, optimizers, iteration: int) -> None:
     if isinstance(module, WGANGP) and iteration % module.n_critic:
         return
     g_solver.zero_grad()
-    g_loss = module.generator_loss(discriminator(generator(module.noise(len(real)))))
+    fake_logits = discriminator(generator(module.noise(len(real))))
+    g_loss = module.generator_loss(d_real.detach(), fake_logits)
     g_loss.backward()
     g_solver.step()
 

@@ -78,6 +78,8 @@ class MNISTDataModule(L.LightningDataModule):
         download: fetch MNIST when files are missing.
     """
 
+    image_shape = (1, 28, 28)  # (channels, height, width): what the GAN modules are built for
+
     def __init__(
         self,
         data_dir: str = "data/",

@@ -47,3 +47,16 @@ def learning_rates(owner: str, name: str, make_optimizer: Callable) -> None:
     for group in optimizer.param_groups:
         if "lr" in group:
             positive(owner, f"{name}.lr", float(group["lr"]))
+
+
+def image_shape(owner: str, value) -> tuple[int, int, int]:
+    """``value`` as a (channels, height, width) tuple of positive integers."""
+    if value is None:
+        raise ValueError(
+            f"{owner} image_shape=None: the DataModule states no image shape. Give it an "
+            "`image_shape` attribute (channels, height, width), as duet's image DataModules have."
+        )
+    shape = tuple(value) if isinstance(value, list | tuple) else ()
+    ok = len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)
+    require(owner, "image_shape", value, ok, "(channels, height, width), three positive integers")
+    return shape  # type: ignore[return-value]

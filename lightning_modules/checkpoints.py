@@ -9,6 +9,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from duet.lightning_modules.networks.builders import identity
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the module."""
@@ -69,19 +71,37 @@ def check_module_class(checkpoint: dict, model_class_path: str, path: str | Path
         )
 
 
+def init_defaults(module_class: type) -> dict:
+    """Default of each option of ``module_class``, those its ``**options`` pass on to its base
+    classes' ``__init__`` included (LSGAN's and DCGAN's to GAN's)."""
+    found: dict = {}
+    for cls in module_class.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        for p in parameters:
+            if p.default is not p.empty:
+                found.setdefault(p.name, p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return found
+
+
 def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path) -> None:
     """Raise, naming each setting and both values, when a run from a checkpoint sets a module
     setting to a value other than the checkpoint's. A resumed run continues the checkpoint's
     module: a setting left at its default takes the checkpoint's value (as LightningCLI does),
     but one set to something else would be replaced without a word. So the agent's sizes, None
     by default and filled in from the environment, may be left unset."""
-    saved = checkpoint.get("hyper_parameters") or {}
-    given = model_config.get("init_args") or {}
+    saved = dict(checkpoint.get("hyper_parameters") or {})
+    given = dict(model_config.get("init_args") or {})
     module_class = import_class(model_config.get("class_path", ""))
-    defaults = {}
-    if isinstance(module_class, type):
-        parameters = inspect.signature(module_class.__init__).parameters.values()
-        defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    defaults = init_defaults(module_class) if isinstance(module_class, type) else {}
+    # Networks and losses compare by what they are, not by how they were named.
+    for name in getattr(module_class, "COMPONENTS", ()):
+        for values in (saved, given, defaults):
+            if name in values:
+                values[name] = identity(values[name])
     differences = [
         f"model.{name} is {given[name]!r} here but {saved[name]!r} in the checkpoint"
         for name in sorted(set(given) & set(saved))

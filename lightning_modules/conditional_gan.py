@@ -3,6 +3,7 @@
 from torch import Tensor, nn
 
 from duet.lightning_modules.gan import GAN
+from duet.lightning_modules.networks.builders import DiscriminatorBuilder, GeneratorBuilder
 from duet.lightning_modules.networks.conditional import (
     ConditionalMLPGenerator,
     ProjectionMLPDiscriminator,
@@ -19,12 +20,20 @@ class ConditionalGAN(GAN):
     Each iteration the real images come with their labels from the DataModule, and every fake
     image (for the discriminator's step and the generator's) is drawn for the label of a real
     image of the batch, so generated digits keep the data's shares. ``generate(noise, labels)``
-    draws the asked digits; without labels, the ten digits in equal shares, in order.
+    draws the asked digits; without labels, the ten digits in equal shares, in order. Networks
+    of one's own take the labels as a second argument of ``forward``.
     """
 
-    generator_class = ConditionalMLPGenerator
-    discriminator_class = ProjectionMLPDiscriminator
     num_classes = 10
+
+    def __init__(
+        self,
+        *,
+        generator: GeneratorBuilder = ConditionalMLPGenerator,
+        discriminator: DiscriminatorBuilder = ProjectionMLPDiscriminator,
+        **options,
+    ) -> None:
+        super().__init__(generator=generator, discriminator=discriminator, **options)
 
     def draw(self, generator: nn.Module, noise: Tensor, labels: Tensor | None) -> Tensor:
         if labels is None:

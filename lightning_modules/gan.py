@@ -1,6 +1,7 @@
 """GAN, LSGAN and DCGAN: the reference's ``run_a_gan`` as LightningModules with manual optimization.
 
-The variants differ only in their networks and their two loss functions, set as class attributes.
+The variants differ only in the defaults of their networks and their two loss functions, which
+any config can replace (``networks/builders.py``).
 """
 
 from collections.abc import Iterable
@@ -34,6 +35,15 @@ from duet.lightning_modules.networks import (
     MLPDiscriminator,
     MLPGenerator,
 )
+from duet.lightning_modules.networks.builders import (
+    REFERENCE_IMAGE_SHAPE,
+    DiscriminatorBuilder,
+    GANLoss,
+    GeneratorBuilder,
+    ImageShape,
+    describe_for_checkpoints,
+    resolve,
+)
 from duet.lightning_modules.networks.spectral_norm import spectrally_normalised
 from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
 from duet.lightning_modules.optimizer_settings import (
@@ -63,10 +73,17 @@ class GAN(L.LightningModule):
 
     Each training iteration (one batch of real images x):
       1. discriminator step on D(x) and D(G(z)) for a detached fake batch G(z);
-      2. generator step on D(G(z')) for fresh noise z'.
+      2. generator step on D(G(z')) for fresh noise z' (its loss also sees step 1's D(x)).
 
     Args:
         noise_dim: size of the uniform(-1, 1) noise vector (the reference's 96).
+        generator, discriminator: builders of the two networks, called as
+            ``generator(noise_dim, image_shape)`` and ``discriminator(image_shape)`` (any
+            ``nn.Module`` class whose first parameters are these; ``networks/builders.py``).
+        generator_loss, discriminator_loss: functions of (D(x), D(G(z))) logits -> scalar loss
+            (``gan_losses.py``).
+        image_shape: (channels, height, width) of the images; the duet command takes it from
+            the DataModule's ``image_shape``.
         generator_optimizer, discriminator_optimizer: callables taking parameters and returning an
             optimizer; default the reference's Adam(1e-3, betas=(0.5, 0.999)).
         ema_decay: if set, keep an exponential moving average of the generator's weights (and
@@ -88,18 +105,21 @@ class GAN(L.LightningModule):
         spectral_norm: spectrally normalise the discriminator's Linear and Conv2d layers.
         r1_weight: γ of the R1 penalty γ/2·mean(‖∇ₓD(x)‖²) on real images, added to the
             discriminator's loss; None for none.
-        hinge_loss: the hinge losses instead of the variant's (``gan_losses.hinge_*``).
+        hinge_loss: the hinge losses (``gan_losses.hinge_*``) instead of generator_loss and
+            discriminator_loss.
     """
 
-    generator_class: type[nn.Module] = MLPGenerator
-    discriminator_class: type[nn.Module] = MLPDiscriminator
-    discriminator_loss = staticmethod(bce_discriminator_loss)
-    generator_loss = staticmethod(bce_generator_loss)
     evaluation_command = "duet evaluate CHECKPOINT (FID, KID, IS and digit shares; sample: images)"
+    COMPONENTS = ("generator", "discriminator", "generator_loss", "discriminator_loss")
 
     def __init__(
         self,
         noise_dim: int = 96,
+        generator: GeneratorBuilder = MLPGenerator,
+        discriminator: DiscriminatorBuilder = MLPDiscriminator,
+        generator_loss: GANLoss = bce_generator_loss,
+        discriminator_loss: GANLoss = bce_discriminator_loss,
+        image_shape: ImageShape = REFERENCE_IMAGE_SHAPE,
         generator_optimizer: OptimizerCallable = reference_adam,
         discriminator_optimizer: OptimizerCallable = reference_adam,
         ema_decay: float | None = None,
@@ -118,6 +138,7 @@ class GAN(L.LightningModule):
         super().__init__()
         owner = type(self).__name__
         settings.at_least(owner, "noise_dim", noise_dim, 1)
+        image_shape = settings.image_shape(owner, image_shape)
         clip_norms = dict(
             discriminator_clip_norm=discriminator_clip_norm, generator_clip_norm=generator_clip_norm
         )
@@ -139,14 +160,18 @@ class GAN(L.LightningModule):
                 "discriminator_scheduler",
             ]
         )
+        describe_for_checkpoints(owner, self.hparams, self.COMPONENTS)
+        self.hparams.image_shape = image_shape
         self.automatic_optimization = False
-        self.noise_dim = noise_dim
-        self.generator = self.generator_class(noise_dim)
-        self.discriminator = self.discriminator_class()
+        self.noise_dim, self.image_shape = noise_dim, image_shape
+        self.generator = resolve(generator)(noise_dim, image_shape)
+        self.discriminator = resolve(discriminator)(image_shape)
         if spectral_norm:
             spectrally_normalised(self.discriminator)
         self.r1_weight = r1_weight
-        if hinge_loss:  # else the variant's, set on the class
+        self.generator_loss: GANLoss = resolve(generator_loss)
+        self.discriminator_loss: GANLoss = resolve(discriminator_loss)
+        if hinge_loss:
             self.discriminator_loss = hinge_discriminator_loss
             self.generator_loss = hinge_generator_loss
         self.generator_ema = None
@@ -200,7 +225,7 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def generate(self, noise: Tensor, labels: Tensor | None = None) -> Tensor:
-        """(B, noise_dim) noise -> (B, 1, 28, 28) images in [-1, 1], in eval mode. ``labels``
+        """(B, noise_dim) noise -> (B, C, H, W) images in [-1, 1], in eval mode. ``labels``
         (B,) are the digits to draw, for a class-conditional GAN; others ignore them."""
         generator = self.sampling_generator
         was_training = generator.training
@@ -224,7 +249,7 @@ class GAN(L.LightningModule):
         return self.augmentation(images, self.rng)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, labels = batch  # (B, 1, 28, 28) in [-1, 1], (B,)
+        real, labels = batch  # (B, C, H, W) in [-1, 1], (B,)
         d_optimizer, g_optimizer = self.optimizers()
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
@@ -245,7 +270,7 @@ class GAN(L.LightningModule):
             self.untoggle_optimizer(d_optimizer)
 
             # 2. Generator: fresh noise, judged by the updated discriminator.
-            g_loss = self.generator_step(g_optimizer, labels)
+            g_loss = self.generator_step(g_optimizer, labels, d_real.detach())
 
         advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
 
@@ -255,12 +280,13 @@ class GAN(L.LightningModule):
             self.log_dict(losses, prog_bar=True)
             self.log_dict({"train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()})
 
-    def generator_step(self, g_optimizer, labels: Tensor) -> Tensor:
+    def generator_step(self, g_optimizer, labels: Tensor, d_real: Tensor) -> Tensor:
         """One generator update on fresh noise against the current discriminator; its loss.
-        ``labels`` (B,) are the batch's digits: what a conditional GAN is asked to draw."""
+        ``labels`` (B,) are the batch's digits: what a conditional GAN is asked to draw;
+        ``d_real`` (B, 1) the discriminator's detached logits for the real batch."""
         self.toggle_optimizer(g_optimizer)
         fake = self.draw(self.generator, self.noise(len(labels)), labels)
-        g_loss = self.generator_loss(self.judge(self.augmented(fake), labels))
+        g_loss = self.generator_loss(d_real, self.judge(self.augmented(fake), labels))
         g_optimizer.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         average_gradients(self, self.generator)
@@ -291,12 +317,26 @@ class GAN(L.LightningModule):
 class LSGAN(GAN):
     """Least-squares GAN: the MLP networks of GAN with the least-squares losses."""
 
-    discriminator_loss = staticmethod(ls_discriminator_loss)
-    generator_loss = staticmethod(ls_generator_loss)
+    def __init__(
+        self,
+        *,
+        generator_loss: GANLoss = ls_generator_loss,
+        discriminator_loss: GANLoss = ls_discriminator_loss,
+        **options,
+    ) -> None:
+        super().__init__(
+            generator_loss=generator_loss, discriminator_loss=discriminator_loss, **options
+        )
 
 
 class DCGAN(GAN):
     """DCGAN: the reference's conv discriminator and InfoGAN's MNIST generator, with BCE losses."""
 
-    generator_class = DCGenerator
-    discriminator_class = DCDiscriminator
+    def __init__(
+        self,
+        *,
+        generator: GeneratorBuilder = DCGenerator,
+        discriminator: DiscriminatorBuilder = DCDiscriminator,
+        **options,
+    ) -> None:
+        super().__init__(generator=generator, discriminator=discriminator, **options)

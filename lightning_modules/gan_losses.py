@@ -1,7 +1,11 @@
 """GAN noise and losses as small pure functions of discriminator outputs.
 
 ``real`` is D(x) and ``fake`` is D(G(z)), each a tensor of logits (or critic values) of shape
-(B, 1) or (B,). Every loss is a scalar averaged over the minibatch.
+(B, 1) or (B,). Every loss is a scalar averaged over the minibatch, and every loss takes both:
+in the generator's step ``real`` holds D(x) of the iteration's real images as the discriminator
+judged them in its own step, a constant for the generator (most generator losses ignore it; a
+relativistic one compares against it). Any function of this signature is a loss a config can name
+(``model.init_args.generator_loss: mypackage.losses.my_loss``).
 """
 
 import numpy as np
@@ -32,7 +36,7 @@ def bce_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     return real_loss + fake_loss
 
 
-def bce_generator_loss(fake: Tensor) -> Tensor:
+def bce_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """BCE(D(G(z)), 1): the non-saturating generator objective."""
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
@@ -42,7 +46,7 @@ def ls_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
 
 
-def ls_generator_loss(fake: Tensor) -> Tensor:
+def ls_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """½·mean((D(G(z)) − 1)²)."""
     return 0.5 * (fake - 1).square().mean()
 
@@ -53,9 +57,22 @@ def hinge_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
-def hinge_generator_loss(fake: Tensor) -> Tensor:
+def hinge_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """−mean(D(G(z))): the generator's side of the hinge loss."""
     return -fake.mean()
+
+
+def relativistic_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """BCE(D(x) − mean D(G(z)), 1) + BCE(D(G(z)) − mean D(x), 0): the relativistic average
+    loss (RaSGAN, Jolicoeur-Martineau, 2018): is a real image more real than the average fake?"""
+    return bce_discriminator_loss(real - fake.mean(), fake - real.mean())
+
+
+def relativistic_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """BCE(D(G(z)) − mean D(x), 1) + BCE(D(x) − mean D(G(z)), 0): the generator's side of the
+    relativistic average loss, with the real logits as constants."""
+    real = real.detach()
+    return bce_discriminator_loss(fake - real.mean(), real - fake.mean())
 
 
 def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
@@ -73,7 +90,7 @@ def wasserstein_critic_loss(real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean() - real.mean()
 
 
-def wasserstein_generator_loss(fake: Tensor) -> Tensor:
+def wasserstein_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
     """−mean(D(G(z)))."""
     return -fake.mean()
 

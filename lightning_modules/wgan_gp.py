@@ -15,6 +15,13 @@ from duet.lightning_modules.gan_losses import (
     wasserstein_generator_loss,
 )
 from duet.lightning_modules.networks import DCDiscriminator, DCGenerator
+from duet.lightning_modules.networks.builders import (
+    REFERENCE_IMAGE_SHAPE,
+    DiscriminatorBuilder,
+    GANLoss,
+    GeneratorBuilder,
+    ImageShape,
+)
 from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
 from duet.lightning_modules.steps import (
     average_gradients,
@@ -40,19 +47,20 @@ class WGANGP(GAN):
 
     Args:
         n_critic: critic steps per generator step (paper: 5).
+        The critic's loss is ``discriminator_loss`` plus λ times the gradient penalty.
         penalty_weight: λ (paper: 10).
         Other arguments as for GAN; optimizers default to Adam(1e-4, betas=(0, 0.9)). A scheduler
         with interval "iteration" counts iterations (critic steps), also the generator's.
     """
 
-    generator_class = DCGenerator
-    discriminator_class = DCDiscriminator
-    discriminator_loss = staticmethod(wasserstein_critic_loss)
-    generator_loss = staticmethod(wasserstein_generator_loss)
-
     def __init__(
         self,
         noise_dim: int = 96,
+        generator: GeneratorBuilder = DCGenerator,
+        discriminator: DiscriminatorBuilder = DCDiscriminator,
+        generator_loss: GANLoss = wasserstein_generator_loss,
+        discriminator_loss: GANLoss = wasserstein_critic_loss,
+        image_shape: ImageShape = REFERENCE_IMAGE_SHAPE,
         n_critic: int = 5,
         penalty_weight: float = 10.0,
         generator_optimizer: OptimizerCallable = wgan_gp_adam,
@@ -69,6 +77,11 @@ class WGANGP(GAN):
         settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
         super().__init__(
             noise_dim=noise_dim,
+            generator=generator,
+            discriminator=discriminator,
+            generator_loss=generator_loss,
+            discriminator_loss=discriminator_loss,
+            image_shape=image_shape,
             generator_optimizer=generator_optimizer,
             discriminator_optimizer=discriminator_optimizer,
             ema_decay=ema_decay,
@@ -84,7 +97,7 @@ class WGANGP(GAN):
         self.latest_g_loss: Tensor | None = None
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, labels = batch  # (B, 1, 28, 28) in [-1, 1]
+        real, labels = batch  # (B, C, H, W) in [-1, 1]
         critic_optimizer, g_optimizer = self.optimizers()
         advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
 
@@ -109,7 +122,7 @@ class WGANGP(GAN):
 
             # 2. Generator step after every n_critic critic steps.
             if self.trainer.global_step % self.n_critic == 0:
-                self.latest_g_loss = self.generator_step(g_optimizer, labels)
+                self.latest_g_loss = self.generator_step(g_optimizer, labels, d_real.detach())
             if self.latest_g_loss is not None:  # whether or not this iteration stepped G
                 losses["train/g_loss"] = self.latest_g_loss
 

@@ -10,6 +10,8 @@ What it adds to LightningCLI:
   default bar redraws after each one, a few percent of a small model's iteration),
   without listing a bar in ``trainer.callbacks``, so ``--trainer.enable_progress_bar false``
   still works;
+- the DataModule's ``image_shape`` is given to a model that has that option (the GAN modules
+  build their networks for it);
 - ``--config NAME`` reads a config shipped with duet when no file NAME exists (scripts/configs.py);
 - a warning when ``trainer.max_epochs`` ends a run before its ``trainer.max_steps``;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
@@ -35,6 +37,7 @@ from duet.lightning_modules.checkpoints import (
     check_module_class,
     check_module_settings,
     import_class,
+    init_defaults,
     read_checkpoint,
 )
 from duet.scripts.configs import with_packaged_configs
@@ -79,6 +82,10 @@ class DuetCLI(LightningCLI):
             check_module_settings(self.resume_checkpoint, config["model"].as_dict(), path)
             continue_logger_runs(config["trainer"], self.resume_checkpoint)
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+        give_model_the_image_shape(config["model"], config["data"])
+
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
@@ -108,6 +115,35 @@ class DuetCLI(LightningCLI):
 
     def before_predict(self) -> None:
         refuse_unless_defined(self.model, "predict", "predict_step", "forward")
+
+
+def give_model_the_image_shape(model: Namespace, data: Namespace | None) -> None:
+    """A model with an ``image_shape`` option (the GAN modules) is built for the images the
+    DataModule states it serves: its ``image_shape`` (channels, height, width), a class attribute
+    or, read from a DataModule built from the config for this, one set in ``__init__`` or a
+    property. (Not jsonargparse's link_arguments: it records the linked value among the
+    hyperparameters of every model, those without the option too, whose resume then fails.)"""
+    model_class = import_class(model["class_path"])
+    if not isinstance(model_class, type) or data is None or "class_path" not in data:
+        return
+    if "image_shape" not in init_defaults(model_class):
+        return
+    data_class = import_class(data["class_path"])
+    shape = getattr(data_class, "image_shape", None)
+    if not isinstance(shape, tuple | list):
+        init_args = data.get("init_args") or Namespace()
+        shape = getattr(data_class(**init_args.as_dict()), "image_shape", None)
+    if shape is None:
+        return  # the model's own default, or what its config sets
+    shape, given = tuple(shape), model["init_args"].get("image_shape")
+    default = init_defaults(model_class)["image_shape"]
+    if given is not None and tuple(given) not in (shape, tuple(default)):
+        raise ValueError(
+            f"model.image_shape={list(given)} (from the config, or the checkpoint resumed), but "
+            f"{data_class.__name__} serves images of shape {list(shape)}: the networks are built "
+            "for the data; leave model.image_shape out, or resume with the data it was trained on."
+        )
+    model["init_args"]["image_shape"] = shape
 
 
 def check_manual_optimization_settings(trainer: dict, model_class_path: str) -> None:

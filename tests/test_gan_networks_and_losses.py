@@ -112,12 +112,12 @@ def test_bce_losses_match_hand_computation():
     d_expected += sum(softplus(f) for f in (2.0, 0.0, -0.25)) / 3
     g_expected = sum(softplus(-f) for f in (2.0, 0.0, -0.25)) / 3
     assert abs(bce_discriminator_loss(REAL, FAKE).item() - d_expected) < 1e-7
-    assert abs(bce_generator_loss(FAKE).item() - g_expected) < 1e-7
+    assert abs(bce_generator_loss(REAL, FAKE).item() - g_expected) < 1e-7
 
 
 def test_bce_is_stable_for_large_logits():
     logits = torch.tensor([[200.0], [-200.0]], dtype=torch.float64)
-    assert abs(bce_generator_loss(logits).item() - 100.0) < 1e-7  # (0 + 200) / 2
+    assert abs(bce_generator_loss(None, logits).item() - 100.0) < 1e-7  # (0 + 200) / 2
 
 
 def test_least_squares_losses_match_hand_computation():
@@ -125,13 +125,13 @@ def test_least_squares_losses_match_hand_computation():
     d_expected += 0.5 * (2.0**2 + 0.0**2 + 0.25**2) / 3
     g_expected = 0.5 * ((2.0 - 1) ** 2 + (0.0 - 1) ** 2 + (-0.25 - 1) ** 2) / 3
     assert abs(ls_discriminator_loss(REAL, FAKE).item() - d_expected) < 1e-7
-    assert abs(ls_generator_loss(FAKE).item() - g_expected) < 1e-7
+    assert abs(ls_generator_loss(REAL, FAKE).item() - g_expected) < 1e-7
 
 
 def test_wasserstein_losses_match_hand_computation():
     real_mean, fake_mean = (0.5 - 1.0 + 3.0) / 3, (2.0 + 0.0 - 0.25) / 3
     assert abs(wasserstein_critic_loss(REAL, FAKE).item() - (fake_mean - real_mean)) < 1e-7
-    assert abs(wasserstein_generator_loss(FAKE).item() + fake_mean) < 1e-7
+    assert abs(wasserstein_generator_loss(REAL, FAKE).item() + fake_mean) < 1e-7
 
 
 def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_squared():

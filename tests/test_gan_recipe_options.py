@@ -61,7 +61,7 @@ def test_hinge_losses_exact_values():
     real, fake = torch.tensor([[2.0], [0.5]]), torch.tensor([[-2.0], [0.0]])
     # mean(relu(1 − [2, 0.5])) + mean(relu(1 + [−2, 0])) = 0.25 + 0.5
     assert hinge_discriminator_loss(real, fake).item() == pytest.approx(0.75)
-    assert hinge_generator_loss(fake).item() == pytest.approx(1.0)
+    assert hinge_generator_loss(real, fake).item() == pytest.approx(1.0)
 
 
 def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from duet.scripts.command import TOOLS, TRAINING
+from duet.scripts.configs import packaged_configs
 from tests.conftest import write_mnist
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -26,10 +27,11 @@ def test_the_python_api_example_trains_and_samples(tmp_path, monkeypatch):
 def test_every_duet_command_and_config_the_readme_names_exists():
     commands = set(re.findall(r"(?:^|`|srun )duet ([a-z]+)\b", README, flags=re.M))
     assert commands and commands <= set(TRAINING) | set(TOOLS), commands - set(TRAINING | TOOLS)
-    root = Path(__file__).resolve().parents[1]
-    configs = set(re.findall(r"configs/[\w/]+\.yaml", README))
-    missing = [config for config in configs if not (root / config).is_file()]
-    assert len(configs) >= 8 and not missing, missing
+    given = set(re.findall(r"--config ([a-z][\w/.]*\w)", README))  # in commands
+    listed = set(re.findall(r"^\| `([\w/]*\w)` \|", README, flags=re.M))  # the experiments' table
+    packaged = packaged_configs()
+    missing = [name for name in given | listed if name.removesuffix(".yaml") not in packaged]
+    assert len(listed) >= 8 and not missing, missing
 
 
 @pytest.mark.parametrize("word", ["../shared", "the seed", "seed's", "so far"])

@@ -17,6 +17,7 @@ def adam(lr):
 
 CASES = [
     (GAN, "noise_dim", 0),
+    (GAN, "image_shape", (1, 0, 28)),
     (GAN, "ema_decay", 1.0),
     (GAN, "generator_optimizer", adam(0.0)),
     (GAN, "discriminator_optimizer", adam(-1.0)),
@@ -83,6 +84,8 @@ ANY_VALUE = {"seed", "split_seed", "shuffle_seed", "stop_mean_return", "stop_at"
 # Scheduler callables have no value to check until there is an optimizer to schedule: they are
 # checked in configure_optimizers (tests/test_optimization.py).
 SCHEDULERS = {"generator_scheduler", "discriminator_scheduler", "scheduler"}
+# Networks and losses: callables with no number to check (tests/test_own_networks.py).
+COMPONENTS = set(GAN.COMPONENTS)
 
 
 @pytest.mark.parametrize(("cls", "name", "value"), CASES, ids=lambda x: getattr(x, "__name__", x))
@@ -100,7 +103,7 @@ def numeric_settings(cls) -> set[str]:
         name
         for name, parameter in inspect.signature(cls.__init__).parameters.items()
         if any(kind in str(parameter.annotation) for kind in numeric)
-        and name not in ANY_VALUE | SCHEDULERS
+        and name not in ANY_VALUE | SCHEDULERS | COMPONENTS
     }
 
 
