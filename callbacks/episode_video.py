@@ -28,22 +28,22 @@ def check_video_support(asked: str, instead: str) -> None:
         )
 
 
-def greedy_episode_frames(agent, env_id: str, seed: int) -> tuple[list[np.ndarray], int]:
-    """(H, W, 3) uint8 frames of one greedy episode reset with ``seed`` (the reset frame, then
-    one a step), and the frame rate."""
-    env = gym.wrappers.RenderCollection(gym.make(env_id, render_mode="rgb_array"))
-    greedy_episode(agent, env, seed)
-    frames = env.render()
-    fps = int(env.metadata.get("render_fps") or 30)
-    env.close()
+def greedy_episode_frames(agent, env: gym.Env, seed: int) -> tuple[list[np.ndarray], int]:
+    """(H, W, 3) uint8 frames of one greedy episode of ``env`` (made with render_mode
+    "rgb_array") reset with ``seed`` (the reset frame, then one a step), and the frame rate."""
+    recording = gym.wrappers.RenderCollection(env)
+    greedy_episode(agent, recording, seed)
+    frames = recording.render()
+    fps = int(recording.metadata.get("render_fps") or 30)
     return frames, fps
 
 
 def record_and_log(
-    trainer: L.Trainer, agent, env_id: str, episodes: int, seed: int, key: str
+    trainer: L.Trainer, agent, env: gym.Env, episodes: int, seed: int, key: str
 ) -> list[Path]:
-    """Record ``episodes`` greedy episodes (seeds ``seed`` + i) into ``<run>/videos/`` and log
-    them under ``key`` on the row of the current iteration; the files written."""
+    """Record ``episodes`` greedy episodes of ``env`` (made with render_mode "rgb_array"; closed
+    here) with seeds ``seed`` + i into ``<run>/videos/`` and log them under ``key`` on the row of
+    the current iteration; the files written."""
     # Imports moviepy, an optional extra (RENDER_EXTRA): only when a video is asked for.
     from gymnasium.utils.save_video import save_video
 
@@ -51,7 +51,7 @@ def record_and_log(
     prefix = f"iter_{trainer.global_step:06d}"
     paths = []
     for index in range(episodes):
-        frames, fps = greedy_episode_frames(agent, env_id, seed + index)
+        frames, fps = greedy_episode_frames(agent, env, seed + index)
         save_video(
             frames,
             str(folder),
@@ -61,6 +61,7 @@ def record_and_log(
             fps=fps,
         )
         paths.append(folder / f"{prefix}-episode-{index}.mp4")
+    env.close()
     step = logger_step(trainer.global_step)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):

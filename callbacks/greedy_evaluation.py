@@ -12,13 +12,15 @@ from duet.callbacks.gym_collector import GymCollector
 from duet.datamodules import settings
 
 
-def greedy_returns(agent, env_id: str, episodes: int, seed: int) -> np.ndarray:
+def greedy_returns(
+    agent, env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None
+) -> np.ndarray:
     """(episodes,) returns of one greedy episode in each of ``episodes`` parallel copies of
     ``env_id``; copy i is reset with ``seed + i`` and the previous action starts at 0, as in
     scripts/play.py."""
     # Synchronous copies, each seeded on its own: a native vector env (CartPole's) draws every
     # copy's start from one generator, so its episodes would differ from play.py's.
-    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync")
+    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync", **env_kwargs or {})
     obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
     prev_action = np.zeros(episodes, dtype=np.int64)
     returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
@@ -78,10 +80,12 @@ class GreedyEvaluation(L.Callback):
         collector = self._collector(trainer)
         returns = None
         if trainer.is_global_zero:  # one process evaluates the (identical) weights
-            returns = greedy_returns(pl_module, collector.env_id, self.episodes, self.seed)
+            env_id, env_kwargs = collector.env_id, collector.env_kwargs
+            returns = greedy_returns(pl_module, env_id, self.episodes, self.seed, env_kwargs)
             if self.video_episodes:
-                env_id, count = collector.env_id, self.video_episodes
-                record_and_log(trainer, pl_module, env_id, count, self.seed, "eval/video")
+                count = self.video_episodes
+                env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+                record_and_log(trainer, pl_module, env, count, self.seed, "eval/video")
         returns = trainer.strategy.broadcast(returns, src=0)
         mean = float(returns.mean())
         pl_module.log("eval/greedy_mean_return", mean, logger=False, batch_size=1)

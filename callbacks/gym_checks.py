@@ -3,10 +3,12 @@
 import gymnasium as gym
 
 
-def check_environment(env_id: str) -> None:
-    """Raise a clear error unless ``env_id`` is registered with Box states and Discrete actions."""
+def check_environment(env_id: str, env_kwargs: dict) -> float | None:
+    """Raise a clear error unless ``env_id`` (``module:EnvId`` imports ``module`` first, where
+    an environment of one's own registers itself) made with ``env_kwargs`` has Box states and
+    Discrete actions; its reward threshold, where its spec states one."""
     try:
-        env = gym.make(env_id)
+        env = gym.make(env_id, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         raise ValueError(
             f"{env_id} is registered, but it needs a package that is not installed: {error}"
@@ -16,7 +18,10 @@ def check_environment(env_id: str) -> None:
             f"Unknown Gymnasium environment '{env_id}': {error}. Registered ids are listed by "
             "gymnasium.pprint_registry()."
         ) from error
+    except TypeError as error:  # the environment's constructor refused an env_kwargs key
+        raise ValueError(f"GymCollector env_kwargs={env_kwargs} for {env_id}: {error}") from error
     observation_space, action_space = env.observation_space, env.action_space
+    threshold = env.spec.reward_threshold if env.spec is not None else None
     env.close()
     if not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(
@@ -28,14 +33,16 @@ def check_environment(env_id: str) -> None:
             f"{env_id} observes {observation_space}; the Act/Env agent needs a flat Box "
             "observation (a vector of floats)."
         )
+    return threshold
 
 
-def check_rate_range(env_id: str, return_offset: float, return_scale: float) -> None:
+def check_rate_range(
+    env_id: str, threshold: float | None, return_offset: float, return_scale: float
+) -> None:
     """Raise unless the return Gymnasium names as solving ``env_id`` (its spec's
     reward_threshold, where it has one) rates inside [0, 1]: otherwise the first episode that
     good would stop training, possibly hours in. Gymnasium 1.x exposes no reward range, so
     returns beyond the threshold are checked when episodes end."""
-    threshold = gym.spec(env_id).reward_threshold
     if threshold is None:
         return
     rate = (threshold - return_offset) / return_scale

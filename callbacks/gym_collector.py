@@ -48,6 +48,7 @@ class GymCollector(L.Callback):
     def __init__(
         self,
         env_id: str = "CartPole-v1",
+        env_kwargs: dict | None = None,
         num_envs: int = 1,
         seed: int = 0,
         prefill_steps: int = 100_000,
@@ -87,9 +88,10 @@ class GymCollector(L.Callback):
                 f"{prefill_steps}: the prefill would use the whole budget and the run stop before "
                 "training; raise max_env_steps or lower prefill_steps."
             )
-        check_environment(env_id)
+        self.env_kwargs = dict(env_kwargs or {})
+        threshold = check_environment(env_id, self.env_kwargs)
         if discount is None:
-            check_rate_range(env_id, return_offset, return_scale)
+            check_rate_range(env_id, threshold, return_offset, return_scale)
         self.env_id = env_id
         self.num_envs = num_envs
         self.seed = seed
@@ -121,7 +123,10 @@ class GymCollector(L.Callback):
             )
         if self.envs is None:
             self.envs = gym.make_vec(
-                self.env_id, num_envs=self.num_envs, vectorization_mode=self.vectorization_mode
+                self.env_id,
+                num_envs=self.num_envs,
+                vectorization_mode=self.vectorization_mode,
+                **self.env_kwargs,
             )
             # Under DDP every process collects its own experience: other seeds, other episodes.
             self.rng = np.random.default_rng([self.seed, trainer.global_rank])
@@ -273,15 +278,18 @@ class GymCollector(L.Callback):
         """The environment id, and every process's collection state on process 0 (a collective
         under DDP): each process explores its own environments with its own generator."""
         return {
-            "env_id": self.env_id,  # also read by scripts/play.py
+            "env_id": self.env_id,  # also read by duet play
+            "env_kwargs": self.env_kwargs,
             "processes": gather_processes(self.local_state_dict()),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["env_id"] != self.env_id:
+        saved = (state["env_id"], state.get("env_kwargs", {}))
+        if saved != (self.env_id, self.env_kwargs):
             raise ValueError(
-                f"The checkpoint's collector ran {state['env_id']}, this one runs {self.env_id}: "
-                "resume with the env_id the checkpoint was trained on."
+                f"The checkpoint's collector ran {saved[0]} with env_kwargs {saved[1]}, this one "
+                f"runs {self.env_id} with {self.env_kwargs}: resume with the environment the "
+                "checkpoint was trained on."
             )
         local = own_state(state)
         if local is not None:  # else this process keeps the fresh environments of its setup

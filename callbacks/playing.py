@@ -15,10 +15,12 @@ def load_agent(checkpoint_path: Path) -> tuple[ActEnvAgent, dict]:
     return load_duet_module(checkpoint_path, ActEnvAgent, "an ActEnvAgent")
 
 
-def trained_env_id(checkpoint: dict) -> str | None:
-    """The environment id the checkpoint's GymCollector trained on, if it had one."""
+def trained_environment(checkpoint: dict) -> tuple[str | None, dict]:
+    """(environment id, env_kwargs) of the checkpoint's GymCollector; (None, {}) without one."""
     collectors = [s for key, s in checkpoint.get("callbacks", {}).items() if "GymCollector" in key]
-    return collectors[0]["env_id"] if collectors else None
+    if not collectors:
+        return None, {}
+    return collectors[0]["env_id"], collectors[0].get("env_kwargs", {})
 
 
 def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
@@ -26,9 +28,10 @@ def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[flo
     return [greedy_episode(agent, env, seed + episode) for episode in range(episodes)]
 
 
-def make_env(env_id: str, video_dir: Path | None) -> gym.Env:
+def make_env(env_id: str, video_dir: Path | None, env_kwargs: dict | None = None) -> gym.Env:
+    """``env_id`` made with ``env_kwargs``; recording every episode into ``video_dir``, if given."""
     if video_dir is None:
-        return gym.make(env_id)
+        return gym.make(env_id, **env_kwargs or {})
     check_video_support("--video-dir", "leave --video-dir out")
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = gym.make(env_id, render_mode="rgb_array", **env_kwargs or {})
     return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True)

@@ -2,7 +2,9 @@
 
     duet play CHECKPOINT [--episodes 10] [--seed S] [--env-id ID] [--video-dir DIR]
 
-The environment is the one the checkpoint was trained on unless ``--env-id`` says otherwise.
+The environment is the one the checkpoint was trained on (with its ``env_kwargs``) unless
+``--env-id`` says otherwise; ``module:EnvId`` imports ``module`` first, where an environment of
+one's own registers itself.
 ``--video-dir`` records every episode with gymnasium's RecordVideo; it needs the rendering
 extra: ``pip install "duet[render]"``.
 """
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     # Imported after parsing, so that --help answers without loading torch and Lightning.
     import numpy as np
 
-    from duet.callbacks.playing import load_agent, make_env, play, trained_env_id
+    from duet.callbacks.playing import load_agent, make_env, play, trained_environment
     from duet.lightning_modules.checkpoints import CheckpointError
 
     try:
@@ -42,8 +44,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    env_id = args.env_id or trained_env_id(checkpoint) or "CartPole-v1"
-    env = make_env(env_id, args.video_dir)
+    trained_id, env_kwargs = trained_environment(checkpoint)
+    if args.env_id is not None:  # another environment: the checkpoint's env_kwargs are its own
+        trained_id, env_kwargs = args.env_id, {}
+    env_id = trained_id or "CartPole-v1"
+    env = make_env(env_id, args.video_dir, env_kwargs)
     totals = play(agent, env, args.episodes, args.seed)
     env.close()
     for episode, total in enumerate(totals, start=1):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from duet.callbacks.episode_plot import plt
-from duet.callbacks.playing import load_agent, make_env, play, trained_env_id
+from duet.callbacks.playing import load_agent, make_env, play, trained_environment
 from duet.scripts.errors import run_with_clear_errors
 from duet.scripts.sweeps import (
     add_sweep_arguments,
@@ -87,7 +87,8 @@ def greedy_play(checkpoint_path: Path, episodes: int) -> tuple[np.ndarray, int]:
     """Returns of ``episodes`` greedy episodes, exactly as scripts/play.py plays them, and the
     checkpoint's training iteration."""
     agent, checkpoint = load_agent(checkpoint_path)
-    env = make_env(trained_env_id(checkpoint), None)
+    env_id, env_kwargs = trained_environment(checkpoint)
+    env = make_env(env_id, None, env_kwargs)
     returns = np.array(play(agent, env, episodes, seed=0))
     env.close()
     return returns, checkpoint["global_step"]

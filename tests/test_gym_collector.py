@@ -192,6 +192,24 @@ def test_a_step_budget_that_the_prefill_would_use_up_is_refused():
         GymCollector("Acrobot-v1", prefill_steps=5000, max_env_steps=2000, **ACROBOT)
 
 
+def test_env_kwargs_reach_the_environments_and_a_wrong_one_is_named():
+    collector, _, _ = collector_with_buffer(
+        env_id="CartPole-v1", env_kwargs={"sutton_barto_reward": True}
+    )
+    _, rewards, *_ = collector.envs.step(np.array([0]))
+    assert rewards.tolist() == [0.0]  # Sutton and Barto's reward: 0 a step (the default: 1)
+    with pytest.raises(
+        ValueError, match=r"^GymCollector env_kwargs=\{'pole_lenght': 1\} for CartPole"
+    ):
+        GymCollector(env_kwargs={"pole_lenght": 1})
+
+
+def test_a_resume_with_other_env_kwargs_is_refused():
+    saved = {"env_id": "CartPole-v1", "env_kwargs": {"sutton_barto_reward": True}, "processes": []}
+    with pytest.raises(ValueError, match=r"with env_kwargs \{'sutton_barto_reward': True\}, this"):
+        GymCollector(prefill_steps=0).load_state_dict(saved)
+
+
 def test_unknown_environment_is_refused_with_a_hint():
     with pytest.raises(ValueError, match="Unknown Gymnasium environment 'CartPole-v9'"):
         GymCollector("CartPole-v9")

@@ -32,7 +32,7 @@ def blocks(language: str) -> list[str]:
 @pytest.fixture
 def own_networks(tmp_path, monkeypatch):
     """docs/own_model.md's module and YAML files, written where the page says, importable."""
-    networks, usage = blocks("python")
+    networks, usage, _ = blocks("python")
     (tmp_path / "my_networks.py").write_text(networks)
     wide, loss, _ = blocks("yaml")
     (tmp_path / "wide.yaml").write_text(wide)

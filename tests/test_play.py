@@ -28,7 +28,8 @@ def test_play_prints_each_episode_and_the_mean(agent_checkpoint, capsys):
 def test_play_is_the_greedy_policy_and_repeatable(agent_checkpoint):
     path, trained = agent_checkpoint
     agent, checkpoint = playing.load_agent(path)
-    env_id = playing.trained_env_id(checkpoint)
+    env_id, env_kwargs = playing.trained_environment(checkpoint)
+    assert env_kwargs == {}
     assert env_id == "CartPole-v1"
     for name, value in trained.state_dict().items():
         assert torch.equal(agent.state_dict()[name], value.cpu())

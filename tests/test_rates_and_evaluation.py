@@ -3,6 +3,7 @@ evaluation."""
 
 import csv
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -179,7 +180,8 @@ def test_greedy_evaluation_records_videos_for_the_run_folder_and_wandb(tmp_path,
         "iter_000002-episode-1.mp4",
     ]
     # The recorded episodes are those of the evaluation seeds, in the trained policy.
-    frames, fps = greedy_episode_frames(agent, "CartPole-v1", seed=10_000)
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    frames, fps = greedy_episode_frames(agent, env, seed=10_000)
     returns = greedy_returns(agent, "CartPole-v1", episodes=1, seed=10_000)
     assert len(frames) == returns[0] + 1 and fps == 50  # the reset frame, then one per step
     (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
