@@ -8,7 +8,7 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
+from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
@@ -20,41 +20,19 @@ from duet.datamodules.idx import (
     missing_files,
     raw_folder,
 )
+from duet.datamodules.in_memory import (
+    InMemoryImages,
+    ordered_loader,
+    processes,
+    shuffled_loader,
+    to_unit_range,
+)
 from duet.datamodules.sampler import ShuffledBatchSampler
 
 FULL_TRAIN_SIZE = 60_000
 # Datasets in MNIST's format (60,000 + 10,000 28×28 grey images, 10 classes), by torchvision name.
 DATASETS = {"MNIST": MNIST, "FashionMNIST": FashionMNIST, "KMNIST": KMNIST}
 DatasetName = Literal["MNIST", "FashionMNIST", "KMNIST"]
-
-
-class InMemoryImages(Dataset):
-    """Images ``(N, 1, 28, 28)`` uint8 and labels ``(N,)`` int64; indexing by a tensor of indices
-    returns a whole batch at once, without per-image decoding."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        return self.images[index], self.labels[index]
-
-    def __getitems__(self, indices):  # DataLoader's batched fetch: one indexing op per batch
-        index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]
-
-
-def already_batched(batch):
-    """collate_fn for datasets that return whole batches."""
-    return batch
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 1, 28, 28) in [0, 255] -> float (B, 1, 28, 28) in [-1, 1]: the reference's
-    2x - 1."""
-    return images.float().div_(127.5).sub_(1.0)
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -157,7 +135,7 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> StatefulDataLoader:
         if self._train_sampler is None:  # one for the whole fit, so its epoch counter advances
             seed = self.hparams.shuffle_seed
-            world_size, rank = self._processes()
+            world_size, rank = processes("MNISTDataModule", self.trainer)
             self._train_sampler = ShuffledBatchSampler(
                 len(self.train_set),
                 self.hparams.batch_size,
@@ -166,25 +144,9 @@ class MNISTDataModule(L.LightningDataModule):
                 num_replicas=world_size,
                 rank=rank,
             )
-        return StatefulDataLoader(
-            self.train_set,
-            batch_sampler=self._train_sampler,
-            collate_fn=already_batched,
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
+        return shuffled_loader(
+            self.train_set, self._train_sampler, self.hparams.num_workers, self.hparams.pin_memory
         )
-
-    def _processes(self) -> tuple[int, int]:
-        """(world size, rank); the sampler shards batches itself, so Lightning must not."""
-        trainer = self.trainer
-        if trainer is None or trainer.world_size == 1:
-            return 1, 0
-        if trainer._accelerator_connector.use_distributed_sampler:
-            raise ValueError(
-                "MNISTDataModule shards its batches across processes itself, resumably: create "
-                "the Trainer with use_distributed_sampler=False (duet's CLI does this by default)."
-            )
-        return trainer.world_size, trainer.global_rank
 
     def val_dataloader(self) -> DataLoader:
         return self._in_order(self.val_set)
@@ -193,14 +155,8 @@ class MNISTDataModule(L.LightningDataModule):
         return self._in_order(self.test_set)
 
     def _in_order(self, dataset: InMemoryImages) -> DataLoader:
-        batches = BatchSampler(SequentialSampler(dataset), self.hparams.batch_size, drop_last=False)
-        return DataLoader(
-            dataset,
-            batch_sampler=batches,
-            collate_fn=already_batched,
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
-        )
+        hparams = self.hparams
+        return ordered_loader(dataset, hparams.batch_size, hparams.num_workers, hparams.pin_memory)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch

@@ -1,10 +1,13 @@
-"""FID, KID and Inception Score of MNIST samples in the feature space of a trained classifier.
+"""FID, KID and Inception Score of samples in the feature space of a classifier: for MNIST-like
+images a trained LeNet, for others the ImageNet Inception network (``inception.py``).
 
-The statistics are torchmetrics' own; this file only supplies the feature extractors (a trained
-LeNet's penultimate layer for FID and KID, its class logits for IS) and feeds them images.
-Every image goes in as uint8 (B, 1, 28, 28) in [0, 255], real and generated alike.
+The statistics are torchmetrics' own; this file only supplies the feature extractors (the
+classifier's penultimate layer for FID and KID, its class logits for IS) and feeds them images.
+Every image goes in as uint8 (B, C, H, W) in [0, 255], real and generated alike; ``prepare``
+turns it into the classifier's input.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -58,14 +61,17 @@ def classifier_input(images: Tensor) -> Tensor:
 
 
 class SharedClassifier(nn.Module):
-    """A trained LeNet, frozen in eval mode (no dropout) and out of any optimizer, that runs once
+    """A trained classifier (``features(x)``, ``head(features)``, ``feature_size``; a LeNet or the
+    Inception network), frozen in eval mode (no dropout) and out of any optimizer, that runs once
     per batch: FID, KID, IS and the class counts each ask for the same batch of images, and the
     features and logits of the last batch it saw are kept for them. (The batch is recognised by
     identity; a batch changed in place between two requests would be served stale outputs.)"""
 
-    def __init__(self, classifier: LeNet) -> None:
+    def __init__(self, classifier: nn.Module, prepare: Callable[[Tensor], Tensor]) -> None:
         super().__init__()
         self.classifier = classifier.eval().requires_grad_(False)
+        self.prepare = prepare  # uint8 images -> the classifier's input
+        self.num_classes = getattr(classifier, "num_classes", 10)
         self.last: tuple[Tensor, Tensor, Tensor] | None = None  # images, features, logits
 
     def train(self, mode: bool = True) -> "SharedClassifier":
@@ -73,9 +79,9 @@ class SharedClassifier(nn.Module):
 
     @torch.no_grad()
     def outputs(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """uint8 images (B, C, H, W) -> (B, feature_size) features and (B, 10) class logits."""
+        """uint8 images (B, C, H, W) -> (B, feature_size) features and (B, classes) logits."""
         if self.last is None or self.last[0] is not images:
-            features = self.classifier.features(classifier_input(images))
+            features = self.classifier.features(self.prepare(images))
             self.last = (images, features, self.classifier.head(features))  # eval: no dropout
         return self.last[1], self.last[2]
 
@@ -93,13 +99,12 @@ class PenultimateFeatures(nn.Module):
 
 
 class ClassLogits(nn.Module):
-    """uint8 images (B, C, H, W) -> (B, 10) class logits for the Inception Score."""
-
-    num_features = 10
+    """uint8 images (B, C, H, W) -> (B, classes) class logits for the Inception Score."""
 
     def __init__(self, classifier: SharedClassifier) -> None:
         super().__init__()
         self.shared = classifier
+        self.num_features = classifier.num_classes
 
     def forward(self, images: Tensor) -> Tensor:
         return self.shared.outputs(images)[1]
@@ -111,10 +116,10 @@ class ClassCounts(Metric):
 
     full_state_update = False
 
-    def __init__(self, classifier: SharedClassifier, num_classes: int = 10) -> None:
+    def __init__(self, classifier: SharedClassifier) -> None:
         super().__init__()
         self.classify = ClassLogits(classifier)
-        zeros = torch.zeros(num_classes, dtype=torch.long)
+        zeros = torch.zeros(classifier.num_classes, dtype=torch.long)
         self.add_state("counts", default=zeros, dist_reduce_fx="sum")
 
     def update(self, images: Tensor) -> None:
@@ -143,10 +148,14 @@ class SampleQualityMetrics(nn.Module):
     (torchmetrics' own synchronisation)."""
 
     def __init__(
-        self, classifier: LeNet, kid_subset_size: int = 1_000, kid_subsets: int = 100
+        self,
+        classifier: nn.Module,
+        kid_subset_size: int = 1_000,
+        kid_subsets: int = 100,
+        prepare: Callable[[Tensor], Tensor] = classifier_input,
     ) -> None:
         super().__init__()
-        shared = SharedClassifier(classifier)  # one forward pass per batch for all four metrics
+        shared = SharedClassifier(classifier, prepare)  # one pass per batch for all four metrics
         features = PenultimateFeatures(shared)
         self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
         self.kid = KernelInceptionDistance(

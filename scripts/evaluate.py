@@ -1,11 +1,18 @@
-"""FID, KID and Inception Score of a GAN checkpoint against the real MNIST test set.
+"""FID, KID and Inception Score of a GAN checkpoint against real images.
 
-    duet evaluate GAN_CHECKPOINT --classifier CLASSIFIER_CHECKPOINT \\
-        [--num N] [--data.data_dir DIR] [--data.dataset NAME] [--json FILE]
+    duet evaluate GAN_CHECKPOINT [--num N] [--json FILE]
+        [--classifier CLASSIFIER_CHECKPOINT] [--data.data_dir DIR] [--data.dataset NAME]
+        [--data.source SOURCE] [--inception-weights FILE]
 
 Prints the generator's figures and, as the floor a perfect generator would reach, the same
-figures for N real training images. Features come from the MNIST classifier
-(`duet fit --config mnist_classifier` trains it).
+figures for N real images it was not compared with.
+
+MNIST-like checkpoints (1×28×28 images) are scored against the official test images of their
+dataset in the features of the MNIST classifier (`duet fit --config mnist_classifier` trains
+it), with the share of each digit. Others are scored in the ImageNet Inception network's
+features (the `inception` extra; its weights are fetched on first use) against half of the
+images they were trained on (the checkpoint's ImageDataModule, or --data.source), the other
+half giving the floor.
 """
 
 import argparse
@@ -13,16 +20,18 @@ import json
 import sys
 from pathlib import Path
 
-from duet.scripts.errors import run_with_clear_errors
-
 # The datasets in MNIST's format that duet.datamodules.mnist reads (a test keeps the two equal).
 DATASET_NAMES = ("MNIST", "FashionMNIST", "KMNIST")
 DEFAULT_CLASSIFIER = "checkpoints/mnist_classifier.ckpt"  # as duet.lightning_modules.quality's
+MNIST_LIKE = (1, 28, 28)  # images scored in the MNIST classifier's features
 
 
-def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) -> str:
+def format_table(
+    results: dict[str, dict[str, float]], num: int, num_test: int, digits: bool = True
+) -> str:
+    """The figures; with ``digits``, the share of each digit the MNIST classifier sees."""
     lines = [
-        f"{num} samples against {num_test} real test images",
+        f"{num} samples against {num_test} real {'test ' if digits else ''}images",
         f"{'':<12} {'FID':>9} {'KID mean':>10} {'KID std':>9} {'IS':>7}",
     ]
     for name, m in results.items():
@@ -31,6 +40,8 @@ def format_table(results: dict[str, dict[str, float]], num: int, num_test: int) 
             f"{m['is']:>7.3f}"
         )
     generated = results["generator"]
+    if not digits:
+        return "\n".join(lines)
     counts = " ".join(f"{d}:{c}" for d, c in enumerate(generated["class_counts"]))
     lines.append(f"generated digits by class: {counts}")
     lines.append(
@@ -61,6 +72,12 @@ def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namesp
         choices=DATASET_NAMES,
         help="the dataset the GAN (and the classifier) were trained on (default MNIST)",
     )
+    parser.add_argument(
+        "--data.source",
+        dest="source",
+        help="images of a non-MNIST checkpoint (default: the source it was trained on)",
+    )
+    parser.add_argument("--inception-weights", type=Path, help="the Inception weights file")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -73,33 +90,38 @@ def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namesp
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parse_arguments(argv, prog)
     # Imported after parsing, so that --help answers without loading torch and Lightning.
-    import torch
-
-    from duet.datamodules import MNISTDataModule
     from duet.datamodules.idx import MNISTFilesError
-    from duet.lightning_modules.checkpoints import CheckpointError
-    from duet.lightning_modules.quality import ClassifierCheckpointError, load_classifier
+    from duet.datamodules.image_sources import ImageSourceError
+    from duet.lightning_modules.checkpoints import CheckpointError, read_checkpoint
+    from duet.lightning_modules.inception import FeatureWeightsError
+    from duet.lightning_modules.quality import ClassifierCheckpointError
     from duet.lightning_modules.sampling import load_generator_module
     from duet.lightning_modules.scoring import evaluate
 
+    errors = (
+        CheckpointError,
+        ClassifierCheckpointError,
+        MNISTFilesError,
+        ImageSourceError,
+        FeatureWeightsError,
+    )
     try:
         module = load_generator_module(args.checkpoint)
-        classifier = load_classifier(args.classifier)
-        data = MNISTDataModule(args.data_dir, dataset=args.dataset)
-        data.prepare_data()
-        data.setup("fit")
-        data.setup("test")
-    except (CheckpointError, ClassifierCheckpointError, MNISTFilesError) as error:
+        if tuple(module.image_shape) == MNIST_LIKE:
+            reference, digits = mnist_reference(args), True
+        else:
+            reference, digits = image_reference(args, read_checkpoint(args.checkpoint)), False
+    except errors as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    train_images = torch.cat([data.train_set.images, data.val_set.images])
+    classifier, prepare, test_images, train_images = reference
     results = evaluate(
-        module, classifier, data.test_set.images, train_images, args.num, args.batch_size, args.seed
+        module, classifier, test_images, train_images, args.num, args.batch_size, args.seed, prepare
     )
     num_real_train = min(args.num, len(train_images))
     if num_real_train < args.num:
-        print(f"note: only {num_real_train} real training images for the floor", file=sys.stderr)
-    print(format_table(results, args.num, len(data.test_set)))
+        print(f"note: only {num_real_train} real images for the floor", file=sys.stderr)
+    print(format_table(results, args.num, len(test_images), digits))
     if args.json:
         args.json.write_text(
             json.dumps({"num": args.num, "checkpoint": str(args.checkpoint), **results}, indent=2)
@@ -107,5 +129,43 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(run_with_clear_errors(main))
+def mnist_reference(args: argparse.Namespace) -> tuple:
+    """(LeNet, its input, the official test images, the training images) of the dataset."""
+    import torch
+
+    from duet.datamodules import MNISTDataModule
+    from duet.lightning_modules.quality import classifier_input, load_classifier
+
+    classifier = load_classifier(args.classifier)
+    data = MNISTDataModule(args.data_dir, dataset=args.dataset)
+    data.prepare_data()
+    data.setup("fit")
+    data.setup("test")
+    train_images = torch.cat([data.train_set.images, data.val_set.images])
+    return classifier, classifier_input, data.test_set.images, train_images
+
+
+def image_reference(args: argparse.Namespace, checkpoint: dict) -> tuple:
+    """(Inception, its input, half the images, the other half) of the checkpoint's images."""
+    import torch
+
+    from duet.datamodules import ImageDataModule
+    from duet.datamodules.image_sources import ImageSourceError
+    from duet.lightning_modules.inception import inception_features, inception_input
+
+    options = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    options = {k: v for k, v in options.items() if not k.startswith("_")}
+    if args.source is not None:
+        options["source"] = args.source
+    if "source" not in options:
+        raise ImageSourceError(
+            f"{args.checkpoint} does not record the images it was trained on: give them with "
+            "--data.source (a folder, a .pt file or a torchvision dataset name)."
+        )
+    data = ImageDataModule(**options | {"val_size": 0})
+    data.prepare_data()
+    data.setup("fit")
+    order = torch.randperm(len(data.train_set), generator=torch.Generator().manual_seed(args.seed))
+    images = data.train_set.images[order]
+    half = len(images) // 2
+    return inception_features(args.inception_weights), inception_input, images[:half], images[half:]

@@ -3,8 +3,8 @@
 Installing torch and the rest from the network would take minutes, so the environment reads
 them from this one: a folder of links to the files of exactly the distributions that duet's
 required dependencies pull in (no extras), given to the new environment as one path entry.
-Optional packages (moviepy, tensorboard, stable-baselines3, pygame) are thereby absent, as they
-are after ``pip install .``.
+Optional packages (moviepy, tensorboard, stable-baselines3, pygame, torch-fidelity) are
+absent, as they are after ``pip install .``.
 """
 
 import re
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-OPTIONAL = ("moviepy", "tensorboard", "stable_baselines3", "pygame")
+OPTIONAL = ("moviepy", "tensorboard", "stable_baselines3", "pygame", "torch_fidelity")
 
 
 def canonical(name: str) -> str:

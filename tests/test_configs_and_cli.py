@@ -32,6 +32,10 @@ def small_data_args(config: Path, mnist_dir: Path) -> list[str]:
     data_class = yaml.safe_load(config.read_text())["data"]["class_path"]
     if data_class == "duet.datamodules.MNISTDataModule":
         return [f"--data.data_dir={mnist_dir}", "--data.batch_size=16"]
+    if data_class == "duet.datamodules.ImageDataModule":
+        images = mnist_dir.parent / "images.pt"
+        torch.save(torch.rand(8, 3, 40, 40), images)
+        return [f"--data.init_args.source={images}", "--data.batch_size=4"]
     # The collector is the last callback, which --trainer.callbacks.init_args addresses. A
     # random Acrobot episode runs to its 500-step limit: the prefill must end one.
     return ["--trainer.callbacks.init_args.prefill_steps=600", "--data.batch_size=32"]

@@ -39,7 +39,8 @@ def test_an_existing_path_or_yaml_text_wins_over_a_name(tmp_path, monkeypatch):
 
 def test_an_unknown_name_names_the_closest_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(configs.ConfigNotFoundError, match=r"'wgan': .* did you mean wgan_gp\?"):
+    expected = r"'wgan': .* did you mean wgan_gp or wgan_gp_rgb\?"
+    with pytest.raises(configs.ConfigNotFoundError, match=expected):
         configs.resolve_config("wgan")
 
 

@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from duet.datamodules import MNISTDataModule
 from duet.datamodules.idx import MNISTFilesError
-from duet.datamodules.mnist import to_unit_range
+from duet.datamodules.in_memory import to_unit_range
 from tests.conftest import write_idx, write_mnist
 
 

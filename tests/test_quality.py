@@ -61,7 +61,7 @@ def quality(real, fake):
 
 def test_extractors_give_penultimate_features_and_logits():
     lenet = LeNet(feature_size=32).eval()
-    shared = SharedClassifier(lenet)
+    shared = SharedClassifier(lenet, classifier_input)
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
     expected = lenet.features(classifier_input(images))
     assert torch.equal(PenultimateFeatures(shared)(images), expected)
@@ -72,7 +72,7 @@ def test_extractors_give_penultimate_features_and_logits():
 
 
 def test_extractors_stay_in_eval_mode():
-    extractor = PenultimateFeatures(SharedClassifier(LeNet(dropout=0.9)))
+    extractor = PenultimateFeatures(SharedClassifier(LeNet(dropout=0.9), classifier_input))
     extractor.train()
     images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
     assert torch.equal(extractor(images), extractor(images.clone()))  # two passes, no dropout

@@ -4,6 +4,10 @@ from duet.lightning_modules.networks.conditional import (
 )
 from duet.lightning_modules.networks.conv import DCDiscriminator, DCGenerator
 from duet.lightning_modules.networks.mlp import MLPDiscriminator, MLPGenerator
+from duet.lightning_modules.networks.standard_dcgan import (
+    StandardDCDiscriminator,
+    StandardDCGenerator,
+)
 
 __all__ = [
     "ConditionalMLPGenerator",
@@ -12,4 +16,6 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "ProjectionMLPDiscriminator",
+    "StandardDCDiscriminator",
+    "StandardDCGenerator",
 ]
