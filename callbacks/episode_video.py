@@ -39,15 +39,14 @@ def greedy_episode_frames(agent, env: gym.Env, seed: int) -> tuple[list[np.ndarr
 
 
 def record_and_log(
-    trainer: L.Trainer, agent, env: gym.Env, episodes: int, seed: int, key: str
+    trainer: L.Trainer, agent, env: gym.Env, episodes: int, seed: int, key: str, folder: Path
 ) -> list[Path]:
     """Record ``episodes`` greedy episodes of ``env`` (made with render_mode "rgb_array"; closed
-    here) with seeds ``seed`` + i into ``<run>/videos/`` and log them under ``key`` on the row of
-    the current iteration; the files written."""
+    here) with seeds ``seed`` + i into ``folder`` and log them under ``key`` on the row of the
+    current iteration; the files written. Called on process 0 alone."""
     # Imports moviepy, an optional extra (RENDER_EXTRA): only when a video is asked for.
     from gymnasium.utils.save_video import save_video
 
-    folder = Path(trainer.log_dir or trainer.default_root_dir) / "videos"
     prefix = f"iter_{trainer.global_step:06d}"
     paths = []
     for index in range(episodes):

@@ -1,5 +1,7 @@
 """Plays the agent's greedy policy every so many training iterations and logs its returns."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import lightning as L
 import numpy as np
@@ -9,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from duet.callbacks.direct_logging import log_to_loggers
 from duet.callbacks.episode_video import check_video_support, record_and_log
 from duet.callbacks.gym_collector import GymCollector
+from duet.callbacks.run_folder import run_folder
 from duet.datamodules import settings
 
 
@@ -74,6 +77,10 @@ class GreedyEvaluation(L.Callback):
         self.video_episodes = video_episodes
         self.stop_at = stop_at
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # A collective under DDP, while videos are recorded on process 0 alone: resolved here.
+        self.run_dir = Path(run_folder(trainer))
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_train_steps:
             return
@@ -85,7 +92,8 @@ class GreedyEvaluation(L.Callback):
             if self.video_episodes:
                 count = self.video_episodes
                 env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
-                record_and_log(trainer, pl_module, env, count, self.seed, "eval/video")
+                videos = self.run_dir / "videos"
+                record_and_log(trainer, pl_module, env, count, self.seed, "eval/video", videos)
         returns = trainer.strategy.broadcast(returns, src=0)
         mean = float(returns.mean())
         pl_module.log("eval/greedy_mean_return", mean, logger=False, batch_size=1)

@@ -13,6 +13,7 @@ from duet.callbacks.episode_plot import EpisodeHistory
 from duet.callbacks.episodes import EpisodeTracker
 from duet.callbacks.exploration import Exploration
 from duet.callbacks.gym_checks import check_environment, check_rate_range
+from duet.callbacks.run_folder import run_folder
 from duet.datamodules import settings
 from duet.datamodules.experience import ExperienceDataModule
 from duet.datamodules.process_state import gather_processes, own_state
@@ -131,8 +132,8 @@ class GymCollector(L.Callback):
             # Under DDP every process collects its own experience: other seeds, other episodes.
             self.rng = np.random.default_rng([self.seed, trainer.global_rank])
             self._start_episodes(seed=self.seed + trainer.global_rank * self.num_envs)
-        # trainer.log_dir is a collective under DDP: resolve it here, on every process.
-        self.run_dir = trainer.log_dir or trainer.default_root_dir
+        # A collective under DDP: resolved here, on every process.
+        self.run_dir = run_folder(trainer)
         state_size = self.envs.single_observation_space.shape[0]
         self.buffer = trainer.datamodule.build_buffer(state_size)
         pl_module.build(state_size, int(self.envs.single_action_space.n))

@@ -9,6 +9,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from duet.callbacks.direct_logging import logger_step
+from duet.callbacks.run_folder import run_folder
 from duet.datamodules import settings
 from duet.lightning_modules.gan_losses import sample_noise
 
@@ -44,8 +45,8 @@ class SampleGrid(L.Callback):
                 f"SampleGrid draws from a GAN module (one with noise_dim and generate()), but the "
                 f"model is a {type(pl_module).__name__}. Remove SampleGrid from trainer.callbacks."
             )
-        # trainer.log_dir is a collective under DDP: resolve it here, on every process.
-        self.run_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        # A collective under DDP: resolved here, on every process.
+        self.run_dir = Path(run_folder(trainer))
         generator = torch.Generator().manual_seed(self.seed)
         self.noise = sample_noise(self.num_samples, pl_module.noise_dim, generator=generator)
 

@@ -8,11 +8,14 @@ care: the full resolved config, and on resume the same run.
   a resumed fit writes into the same version folder (TensorBoard adds an events file there).
 """
 
+import os
+
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 
+from duet.callbacks.run_folder import run_folder
 from duet.lightning_modules.checkpoints import import_class
 
 # checkpoint key -> (logger class, the init argument that picks the run)
@@ -24,9 +27,21 @@ RUN_KEYS = {
 
 class SaveAndLogConfig(SaveConfigCallback):
     """Writes config.yaml into the run folder, gives the loggers the full resolved config, and
-    records in checkpoints which logger runs a resumed fit continues."""
+    records in checkpoints which logger runs a resumed fit continues.
+
+    The run folder is duet's (``callbacks/run_folder.py``): with a plain WandbLogger, Lightning's
+    own choice, ``trainer.log_dir``, is the save_dir that every run shares."""
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self.folder = run_folder(trainer)  # a collective: on every process
+        self.save_to_log_dir = False  # written by save_config, into self.folder
+        super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer, pl_module, stage) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, self.config_filename)
+        options = dict(skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
+        self.parser.save(self.config, path, **options)
         text = self.parser.dump(self.config, skip_none=False)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

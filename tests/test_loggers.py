@@ -27,6 +27,11 @@ def test_a_plain_wandb_logger_gets_the_config_and_continues_its_run(mnist_dir, t
     config, _ = run_contents(first)
     assert config["model"]["class_path"] == "duet.lightning_modules.GAN"
     (checkpoint,) = (tmp_path / "wb" / "plain").glob("*/checkpoints/last.ckpt")
+    # One folder holds the run: its checkpoints, its config and its samples (gan.yaml's grid).
+    run = checkpoint.parents[1]
+    assert run.name == first.stem.removeprefix("run-")  # <save_dir>/<project>/<W&B run id>
+    assert (run / "config.yaml").is_file() and list((run / "samples").glob("iter_*.png"))
+    assert not (tmp_path / "wb" / "config.yaml").exists()
     resume = ["--trainer.max_steps=5", f"--ckpt_path={checkpoint}"]
     cli = cli_main(gan_args(mnist_dir, *logger, *resume))
     assert cli.trainer.global_step == 5
@@ -55,6 +60,7 @@ def test_a_tensorboard_logger_gets_the_config_and_resumes_in_its_folder(mnist_di
     checkpoint = folder / "checkpoints" / "last.ckpt"
     cli_main(gan_args(mnist_dir, *logger, "--trainer.max_steps=5", f"--ckpt_path={checkpoint}"))
     assert [path.name for path in (tmp_path / "tb" / "gan").iterdir()] == ["version_0"]
+    assert (folder / "config.yaml").is_file() and list((folder / "samples").glob("iter_*.png"))
     steps, configs = [], []
     for events in sorted(folder.glob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events)).Reload()
