@@ -71,6 +71,18 @@ def test_the_plain_environment_lacks_every_optional_package(plain_duet):
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
+def test_every_module_of_duet_imports_without_the_extras(plain_duet):
+    check = (
+        "import importlib, pkgutil, duet\n"
+        "names = [m.name for m in pkgutil.walk_packages(duet.__path__, 'duet.')]\n"
+        "for name in names:\n    importlib.import_module(name)\n"
+        "print(len(names))"
+    )
+    result = in_plain(plain_duet, "python", "-c", check)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) > 50  # every module of the four packages and configs
+
+
 def test_duet_configs_lists_every_config_file_of_the_repository(plain_duet):
     result = in_plain(plain_duet, "duet", "configs")
     assert result.returncode == 0, result.stderr
