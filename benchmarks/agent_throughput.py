@@ -177,7 +177,7 @@ def run_collection(args) -> dict:
         collector = GymCollector(num_envs=num_envs, prefill_steps=0)
         data = ExperienceDataModule(capacity=100_000, batch_size=1_000)
         trainer = SimpleNamespace(
-            datamodule=data, global_rank=0, log_dir=None, default_root_dir="."
+            datamodule=data, global_rank=0, loggers=[], log_dir=None, default_root_dir="."
         )
         collector.setup(trainer, ActEnvAgent(), "fit")
         raw_seconds = collector_seconds = 0.0

@@ -22,7 +22,7 @@ def collector_with_buffer(capacity=20_000, **kwargs):
     datamodule = ExperienceDataModule(capacity=capacity, batch_size=10)
     agent = ActEnvAgent()
     trainer = SimpleNamespace(
-        datamodule=datamodule, global_rank=0, log_dir=None, default_root_dir="."
+        datamodule=datamodule, global_rank=0, loggers=[], log_dir=None, default_root_dir="."
     )
     collector.setup(trainer, agent, "fit")
     return collector, datamodule.buffer, agent

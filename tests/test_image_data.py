@@ -13,6 +13,7 @@ from PIL import Image
 
 from duet.datamodules import ImageDataModule
 from duet.datamodules.image_sources import ImageSourceError
+from tests.test_mnist_datamodule import BatchRecorder
 
 
 def write_images(folder: Path, classes=("cats", "dogs"), per_class=6, size=(40, 50), seed=0):
@@ -122,21 +123,6 @@ def test_holding_out_every_image_is_refused(tmp_path):
         loaded(write_images(tmp_path / "pets"), val_size=12)
 
 
-class BatchRecorder(L.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(()))
-        self.seen: list[float] = []
-
-    def training_step(self, batch, batch_idx):
-        images, labels = batch
-        self.seen.append(float(images.sum() + 1000 * labels.sum()))
-        return self.weight * images.mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-
 def run_recorder(source, root: Path, max_steps, ckpt_path=None, every=None):
     data = ImageDataModule(str(source), image_size=16, batch_size=4, shuffle_seed=0)
     model = BatchRecorder()
@@ -160,3 +146,24 @@ def test_a_fit_resumed_mid_epoch_sees_exactly_the_uninterrupted_batches(tmp_path
     checkpoint = tmp_path / "b" / "ckpt" / "last.ckpt"
     second = run_recorder(source, tmp_path / "c", max_steps=8, ckpt_path=checkpoint)
     assert first + second == uninterrupted and len(set(uninterrupted)) == 8
+
+
+def test_processes_take_disjoint_equal_shares_of_the_images(tmp_path):
+    source = write_images(tmp_path / "pets")  # 12 images: 6 per process, 3 batches of 2
+
+    def batches(rank: int) -> list[torch.Tensor]:
+        class TwoProcesses:  # what ImageDataModule reads of a Trainer under DDP
+            world_size, global_rank = 2, rank
+
+            class _accelerator_connector:
+                use_distributed_sampler = False
+
+        data = ImageDataModule(str(source), image_size=8, batch_size=2, shuffle_seed=0)
+        data.trainer = TwoProcesses()
+        data.setup("fit")
+        return [images for images, _ in data.train_dataloader()]
+
+    shares = [torch.cat(batches(rank)) for rank in (0, 1)]
+    assert [len(share) for share in shares] == [6, 6]
+    every = torch.cat(shares).flatten(1)
+    assert len(torch.unique(every, dim=0)) == 12  # together every image once

@@ -34,7 +34,7 @@ def test_sample_grid_writes_pngs_and_tensorboard_images(mnist_dir, tmp_path):
 
 def test_sample_grid_noise_is_fixed_across_calls(mnist_dir, tmp_path):
     grid = SampleGrid(num_samples=4, seed=7)
-    trainer = SimpleNamespace(log_dir=str(tmp_path), default_root_dir=str(tmp_path))
+    trainer = SimpleNamespace(loggers=[], log_dir=str(tmp_path), default_root_dir=str(tmp_path))
     grid.setup(trainer, GAN(noise_dim=8), "fit")
     first = grid.noise.clone()
     grid.setup(trainer, GAN(noise_dim=8), "fit")
