@@ -174,3 +174,23 @@ def test_a_variant_resumed_without_its_settings_keeps_the_checkpoints(
         ["fit", "--config", "dcgan", *data, "--ckpt_path=last", "--trainer.max_steps=2"]
     )
     assert resumed.model.generator_ema is not None and resumed.trainer.global_step == 2
+
+
+def test_a_checkpoint_from_before_networks_were_options_loads_and_resumes(
+    mnist_dir, tmp_path, monkeypatch
+):
+    # duet 0.2's checkpoints hold no generator, discriminator, losses or image shape: the
+    # variant's defaults, the reference ones, are what they were trained with.
+    monkeypatch.chdir(tmp_path)
+    data = [f"--data.data_dir={mnist_dir}", "--data.batch_size=16", *QUIET]
+    cli_main(["fit", "--config", "dcgan", *data, "--trainer.max_steps=1"])
+    path = Path("runs/dcgan/version_0/checkpoints/last.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    for name in (*GAN.COMPONENTS, "image_shape"):
+        del checkpoint["hyper_parameters"][name]
+    torch.save(checkpoint, path)
+    assert sample.main([str(path), "--num", "2", "--out", "old.pt"]) == 0
+    resumed = cli_main(
+        ["fit", "--config", "dcgan", *data, "--ckpt_path=last", "--trainer.max_steps=2"]
+    )
+    assert isinstance(resumed.model.generator, DCGenerator) and resumed.trainer.global_step == 2
