@@ -29,7 +29,7 @@ class SaveFinalCheckpoint(L.Callback):
         if never_saved or checkpoint._last_global_step_saved == trainer.global_step:
             return
         name = f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
-        trainer.save_checkpoint(Path(checkpoint.dirpath) / name)  # every rank calls; rank 0 writes
+        trainer.save_checkpoint(Path(checkpoint.dirpath) / name, weights_only=False)  # every rank
 
 
 class CheckpointOnException(L.Callback):
@@ -70,7 +70,7 @@ class CheckpointOnException(L.Callback):
             f"{self.filename}.ckpt"
         )
         try:
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=False)
         except Exception as error:  # the original exception matters more than this one
             rank_zero_warn(f"The state at the exception could not be saved: {error}")
             return

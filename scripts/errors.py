@@ -4,8 +4,10 @@ duet raises its own errors with a message that names the setting, file or value 
 LightningCLI and jsonargparse wrap errors raised while they build modules and callbacks in long
 chains that end in a dump of the parsed namespace, which buries that message. The command-line
 entry points therefore print the first exception of the chain that duet itself raised as
-``error: MESSAGE`` and exit with status 1. Any other exception (a bug, in duet or elsewhere)
-keeps its full traceback, and ``DUET_DEBUG=1`` keeps it for all.
+``error: MESSAGE`` and exit with status 1. An exception that carries an ``exit_status`` (training
+stopped by a signal: 130 for SIGINT, 143 for SIGTERM) ends the process with that status after
+one line. Any other exception (a bug, in duet or elsewhere) keeps its full traceback, and
+``DUET_DEBUG=1`` keeps it for all.
 """
 
 import os
@@ -44,6 +46,10 @@ def run_with_clear_errors(main: Callable[[], object]) -> int:
     try:
         status = main()
     except Exception as exception:
+        exit_status = getattr(exception, "exit_status", None)
+        if isinstance(exit_status, int) and not os.environ.get("DUET_DEBUG"):
+            print(f"stopped: {exception}.", file=sys.stderr)
+            return exit_status
         error = duet_error(exception)
         if error is None or os.environ.get("DUET_DEBUG"):
             raise

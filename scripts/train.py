@@ -29,8 +29,10 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from duet.callbacks.interruption import StopBetweenIterations, interrupted
 from duet.callbacks.step_budget import WarnUnreachableMaxSteps
 from duet.lightning_modules.checkpoints import (
     CheckpointError,
@@ -78,6 +80,8 @@ class DuetCLI(LightningCLI):
             path = resolve_last_checkpoint(config)
         if path and path not in ("last", "best", "hpc") and not path.startswith("registry"):
             self.resume_checkpoint = read_checkpoint(path)
+            step = self.resume_checkpoint.get("global_step")
+            print(f"Resuming from {path} (saved after iteration {step}).", file=sys.stderr)
             check_module_class(self.resume_checkpoint, config["model"]["class_path"], path)
             check_module_settings(self.resume_checkpoint, config["model"].as_dict(), path)
             continue_logger_runs(config["trainer"], self.resume_checkpoint)
@@ -90,7 +94,7 @@ class DuetCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
-        trainer.callbacks.append(WarnUnreachableMaxSteps())
+        trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations()]
         options = config["wandb"]
         if options.enabled:
             run_id = (self.resume_checkpoint or {}).get("wandb_run_id")
@@ -210,10 +214,16 @@ def use_refresh_rate(trainer, refresh_rate: int | None) -> None:
         trainer.callbacks[trainer.callbacks.index(bar)] = TQDMProgressBar(refresh_rate)
 
 
+# The states a run leaves to resume from: its final (or newest periodic) one, and the one saved
+# when it was interrupted (CheckpointOnException), which is newer when there is one.
+RESUMABLE = ("last.ckpt", "on_exception.ckpt")
+
+
 def resolve_last_checkpoint(config) -> str:
-    """``ckpt_path: last`` -> the newest ``<save_dir>/<name>/version_*/checkpoints/last.ckpt`` of
-    the experiment's CSVLogger. The resumed run logs to a new version folder: Lightning's CSV
-    writer would delete the metrics of a folder it reuses."""
+    """``ckpt_path: last`` -> the newest state of the experiment's CSVLogger runs: the most
+    recently written ``<save_dir>/<name>/version_*/checkpoints/{last,on_exception}.ckpt``. The
+    resumed run logs to a new version folder: Lightning's CSV writer would delete the metrics of
+    a folder it reuses."""
     logger = config["trainer"]["logger"]
     loggers = logger if isinstance(logger, list) else [logger]
     csv = next((lg for lg in loggers if "CSVLogger" in str(lg.get("class_path", ""))), None)
@@ -221,13 +231,12 @@ def resolve_last_checkpoint(config) -> str:
         return "last"  # another logger: leave "last" to Lightning's own lookup
     args = csv["init_args"]
     folder = Path(args["save_dir"]) / (args.get("name") or "lightning_logs")
-    candidates = sorted(
-        folder.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
-    )
+    found = [path for name in RESUMABLE for path in folder.glob(f"version_*/checkpoints/{name}")]
+    candidates = sorted(found, key=lambda path: path.stat().st_mtime)
     if not candidates:
         raise CheckpointError(
-            f"--ckpt_path last: no {folder}/version_*/checkpoints/last.ckpt to resume. Start a run "
-            "first, or give the path of a checkpoint."
+            f"--ckpt_path last: no checkpoint to resume in {folder}/version_*/checkpoints/ "
+            f"({' or '.join(RESUMABLE)}). Start a run first, or give the path of a checkpoint."
         )
     config["ckpt_path"] = str(candidates[-1])
     return config["ckpt_path"]
@@ -236,7 +245,17 @@ def resolve_last_checkpoint(config) -> str:
 def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
     """Build and (by default) run the CLI; ``args`` is an argument list, as on the command line."""
     silence_known_messages()
-    cli = DuetCLI(
+    try:
+        cli = make_cli(args, run)
+    except SIGTERMException as stop:  # Lightning's stop on a signal: a SystemExit with status 0
+        raise interrupted(stop) from stop
+    if run:  # after a run that ended without an exception: every process gets here
+        end_distributed()
+    return cli
+
+
+def make_cli(args: ArgsType, run: bool) -> LightningCLI:
+    return DuetCLI(
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,
@@ -249,9 +268,6 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
         args=args,
         run=run,
     )
-    if run:  # after a run that ended without an exception: every process gets here
-        end_distributed()
-    return cli
 
 
 def end_distributed() -> None:

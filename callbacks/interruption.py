@@ -1,0 +1,73 @@
+"""Ctrl-C and preemption stop training between two iterations, so that the state saved then
+resumes exactly, and the process ends with the conventional status 128 + the signal."""
+
+import signal
+import sys
+import threading
+
+import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class Interrupted(Exception):
+    """Training stopped by ``signum`` (after iteration ``iteration``); the command line ends
+    with ``exit_status`` (scripts/errors.py)."""
+
+    def __init__(self, signum: int, iteration: int | None = None) -> None:
+        self.signum, self.iteration = signum, iteration
+        self.exit_status = 128 + signum
+        after = "" if iteration is None else f" after iteration {iteration}"
+        super().__init__(f"training stopped by {signal.Signals(signum).name}{after}")
+
+
+def interrupted(stop: SIGTERMException) -> Interrupted:
+    """Lightning's stop at the end of an iteration (a SystemExit with status 0) as duet's."""
+    signum = getattr(stop, "duet_signal", signal.SIGTERM)
+    return Interrupted(signum, getattr(stop, "duet_iteration", None))
+
+
+class StopBetweenIterations(L.Callback):
+    """SIGTERM already stops Lightning at the end of the running iteration, its values logged
+    (its signal handler, then ``SIGTERMException``), and ``CheckpointOnException`` saves the state
+    of that moment. This makes the first Ctrl-C (SIGINT) do the same, where Python would stop
+    mid-iteration; a second one stops at once. It records on the exception which signal stopped
+    training, and after which iteration. Under several processes Lightning's handling stays."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.previous = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.received = None
+        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._receive_sigint)
+        sigterm_handler = signal.getsignal(signal.SIGTERM)
+        if callable(sigterm_handler):  # Lightning's, registered for the fit
+            signal.signal(signal.SIGTERM, self._receiving(sigterm_handler))
+
+    def _receiving(self, handler):
+        def receive(signum, frame) -> None:
+            self.received = self.received or signum
+            handler(signum, frame)
+
+        return receive
+
+    def _receive_sigint(self, signum: int, frame) -> None:
+        if self.received is not None:  # the second signal: stop now
+            self._restore()
+            raise KeyboardInterrupt
+        print("\nCtrl-C: stopping after this iteration (again to stop at once).", file=sys.stderr)
+        signal.getsignal(signal.SIGTERM)(signal.SIGINT, frame)  # Lightning's stop, as for SIGTERM
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            exception.duet_signal = self.received or signal.SIGTERM
+            exception.duet_iteration = trainer.global_step
+
+    def _restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore()
