@@ -86,7 +86,9 @@ def test_resume_last_continues_the_newest_run_and_its_wandb_run(mnist_dir, tmp_p
 
 
 def test_resume_last_without_a_previous_run_says_so(mnist_dir):
-    with pytest.raises(CheckpointError, match=r"no .*last\.ckpt to resume"):
+    with pytest.raises(
+        CheckpointError, match=r"no checkpoint to resume in .*\(last\.ckpt or on_exception\.ckpt\)"
+    ):
         cli_main(gan_args(mnist_dir, "--ckpt_path=last", "--trainer.max_steps=1"))
 
 
