@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from duet.lightning_modules.checkpoint_files import digest_matches, newest_intact
 from duet.lightning_modules.networks.builders import identity
 
 
@@ -37,6 +38,12 @@ def read_checkpoint(path: str | Path) -> dict:
         ) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint (it has no state_dict).")
+    if not digest_matches(checkpoint):
+        raise CheckpointError(
+            f"Checkpoint {path} is damaged: its tensors differ from those it was written with "
+            "(they no longer match its digest), so nothing of it was used. The newest intact "
+            f"checkpoint beside it: {newest_intact(path.parent, skip=path)}."
+        )
     return checkpoint
 
 

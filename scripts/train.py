@@ -15,8 +15,9 @@ What it adds to LightningCLI:
 - ``--config NAME`` reads a config shipped with duet when no file NAME exists (scripts/configs.py);
 - a warning when ``trainer.max_epochs`` ends a run before its ``trainer.max_steps``;
 - ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
-- a checkpoint that is unreadable, of another module, or given other module settings stops the
-  run before anything is loaded.
+- a checkpoint that is unreadable, damaged (its tensors no longer match the digest it was written
+  with), of another module, or given other module settings stops the run before anything is
+  loaded; every checkpoint is written whole or not at all (``checkpoint_files.py``).
 """
 
 import importlib.util
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import torch
 from jsonargparse import Namespace
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
@@ -34,6 +36,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from duet.callbacks.interruption import StopBetweenIterations, interrupted
 from duet.callbacks.step_budget import WarnUnreachableMaxSteps
+from duet.lightning_modules.checkpoint_files import DigestCheckpointIO
 from duet.lightning_modules.checkpoints import (
     CheckpointError,
     check_module_class,
@@ -95,6 +98,8 @@ class DuetCLI(LightningCLI):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations()]
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own writer
+            trainer.strategy.checkpoint_io = DigestCheckpointIO()
         options = config["wandb"]
         if options.enabled:
             run_id = (self.resume_checkpoint or {}).get("wandb_run_id")
