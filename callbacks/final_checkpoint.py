@@ -20,6 +20,8 @@ class SaveFinalCheckpoint(L.Callback):
     """
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.fast_dev_run:  # Lightning's debugging run: no checkpoints
+            return
         checkpoint = model_checkpoint(trainer)
         if checkpoint is None or not checkpoint.save_last or checkpoint.dirpath is None:
             return
@@ -59,7 +61,7 @@ class CheckpointOnException(L.Callback):
         self.first_step = trainer.global_step
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, FloatingPointError):
+        if isinstance(exception, FloatingPointError) or trainer.fast_dev_run:
             return
         if self.first_step is None or trainer.global_step == self.first_step:
             return

@@ -89,7 +89,7 @@ class GreedyEvaluation(L.Callback):
         if trainer.is_global_zero:  # one process evaluates the (identical) weights
             env_id, env_kwargs = collector.env_id, collector.env_kwargs
             returns = greedy_returns(pl_module, env_id, self.episodes, self.seed, env_kwargs)
-            if self.video_episodes:
+            if self.video_episodes and not trainer.fast_dev_run:
                 count = self.video_episodes
                 env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
                 videos = self.run_dir / "videos"

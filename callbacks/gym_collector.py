@@ -270,7 +270,7 @@ class GymCollector(L.Callback):
         log_to_loggers(module.trainer, metrics, iteration=module.trainer.global_step + 1)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero and len(self.history):
+        if trainer.is_global_zero and len(self.history) and not trainer.fast_dev_run:
             self.history.plot(f"{self.run_dir}/episodes.png")
 
     # ---- checkpoints -----------------------------------------------------------------------

@@ -59,8 +59,8 @@ class SampleGrid(L.Callback):
 
     def log_grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         step = trainer.global_step
-        if not trainer.is_global_zero or step == self.last_logged_step:
-            return
+        if not trainer.is_global_zero or step == self.last_logged_step or trainer.fast_dev_run:
+            return  # fast_dev_run: Lightning's debugging run, which writes no files
         self.last_logged_step = step
         images = pl_module.generate(self.noise)  # (N, 1, 28, 28) in [-1, 1]
         grid = make_grid((images.float().cpu() + 1) / 2, nrow=self.nrow, pad_value=1.0)  # (3, H, W)

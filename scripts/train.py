@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from jsonargparse import Namespace
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -98,6 +98,12 @@ class DuetCLI(LightningCLI):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations()]
+        if trainer.fast_dev_run:
+            # Lightning 2.6's ModelCheckpoint(save_last=True) writes last.ckpt at the end of a
+            # fast_dev_run too (its on_train_end skips the check its other saves make), into
+            # ./checkpoints/: a debugging run writes no checkpoints.
+            keep = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
+            trainer.callbacks = keep
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own writer
             trainer.strategy.checkpoint_io = DigestCheckpointIO()
         options = config["wandb"]

@@ -48,6 +48,8 @@ def test_fast_dev_run_of_every_config(config, mnist_dir, tmp_path, monkeypatch):
     cli = cli_main(args + small_data_args(config, mnist_dir))
     assert cli.trainer.global_step == 1
     assert cli.trainer.state.finished
+    # Lightning's debugging run writes no checkpoints, samples or plots (the data is the test's).
+    assert {path.name for path in tmp_path.iterdir()} <= {"images.pt", "mnist"}
 
 
 @pytest.mark.parametrize("dataset", ["FashionMNIST", "KMNIST"])
