@@ -24,9 +24,10 @@ DUET_PACKAGES = tuple(
 
 
 def raised_by_duet(exception: BaseException) -> bool:
-    """Whether the innermost frame of the exception's traceback is duet's own code."""
+    """Whether the innermost frame of the exception's traceback is duet's own code (its file
+    resolved: an environment reached through a symbolic link names it by the link)."""
     frames = traceback.extract_tb(exception.__traceback__)
-    return bool(frames) and frames[-1].filename.startswith(DUET_PACKAGES)
+    return bool(frames) and os.path.realpath(frames[-1].filename).startswith(DUET_PACKAGES)
 
 
 def duet_error(exception: BaseException) -> BaseException | None:

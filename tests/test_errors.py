@@ -71,3 +71,17 @@ def test_a_run_prints_no_message_a_user_cannot_act_on(config, options, mnist_dir
     assert "💡" not in output
     for message in KNOWN:
         assert not re.search(message, output), message
+
+
+def test_an_error_raised_in_duet_reached_through_a_symbolic_link_is_still_one_line(
+    tmp_path, capsys
+):
+    from duet.scripts import errors
+
+    link = tmp_path / "linked"
+    link.symlink_to(Path(errors.__file__).resolve().parents[1] / "lightning_modules")
+    namespace: dict = {}
+    code = "def fail():\n    raise ValueError('GAN noise_dim=0 is out of range')\n"
+    exec(compile(code, str(link / "gan.py"), "exec"), namespace)  # a duet file, by the link
+    assert errors.run_with_clear_errors(namespace["fail"]) == 1
+    assert capsys.readouterr().err.startswith("error: GAN noise_dim=0 is out of range")
