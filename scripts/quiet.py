@@ -24,6 +24,9 @@ KNOWN = {
     ),
     r"`isinstance\(treespec, LeafSpec\)` is deprecated": "Lightning's own call of a torch API",
     r"'set_vital' is deprecated": "torchdata's StatefulDataLoader calls a deprecated torch API",
+    r"You're resuming from a checkpoint that ended before the epoch ended and your dataloader is": (
+        "the agent's replay batches are drawn afresh from a buffer its checkpoint restores"
+    ),
     r"Using ModelCheckpoint with manual optimization": (
         "duet saves the state after the iteration's steps on purpose (global_step k)"
     ),

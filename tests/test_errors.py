@@ -74,10 +74,11 @@ def test_a_run_prints_no_message_a_user_cannot_act_on(config, options, mnist_dir
 
 
 def test_an_error_raised_in_duet_reached_through_a_symbolic_link_is_still_one_line(
-    tmp_path, capsys
+    tmp_path, capsys, monkeypatch
 ):
     from duet.scripts import errors
 
+    monkeypatch.delenv("DUET_DEBUG", raising=False)
     link = tmp_path / "linked"
     link.symlink_to(Path(errors.__file__).resolve().parents[1] / "lightning_modules")
     namespace: dict = {}
