@@ -18,8 +18,8 @@ from pathlib import Path
 CONFIG_FLAGS = ("--config", "-c")
 
 
-class ConfigNotFoundError(FileNotFoundError):
-    """A ``--config`` value that is neither a file nor the name of a packaged config."""
+class ConfigError(ValueError):
+    """A ``--config`` value that is neither a YAML file nor the name of a packaged config."""
 
 
 def packaged_configs() -> dict[str, Path]:
@@ -44,7 +44,7 @@ def is_inline_yaml(value: str) -> bool:
 
 
 def find_config(value: str) -> Path:
-    """The packaged config that ``value`` names; ``ConfigNotFoundError`` with the closest names
+    """The packaged config that ``value`` names; ``ConfigError`` with the closest names
     when there is none."""
     name = value.removeprefix("configs/").removesuffix(".yaml").removesuffix(".yml")
     configs = packaged_configs()
@@ -53,17 +53,34 @@ def find_config(value: str) -> Path:
     containing = [known for known in sorted(configs) if name in known]
     close = containing[:3] or difflib.get_close_matches(name, sorted(configs), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    raise ConfigNotFoundError(
+    raise ConfigError(
         f"config {value!r}: no such file here, and duet ships no config of that name; {hint}"
         "`duet configs` lists the names."
     )
 
 
 def resolve_config(value: str) -> str:
-    """``value`` itself when it is a file (or YAML text), else the packaged config it names."""
-    if Path(value).exists() or is_inline_yaml(value):
+    """``value`` itself when it is a file (or YAML text), else the packaged config it names;
+    a file that is not valid YAML is named, with the line and column of the fault."""
+    if is_inline_yaml(value):
         return value
-    return str(find_config(value))
+    path = Path(value) if Path(value).exists() else find_config(value)
+    check_yaml(path)
+    return str(path)
+
+
+def check_yaml(path: Path) -> None:
+    """One line naming the file, line and column when ``path`` does not parse as YAML (the
+    parser's own message names only "<unicode string>")."""
+    import yaml  # only when a config is read: `duet configs` and --help stay light
+
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or error
+        raise ConfigError(f"config {path} is not valid YAML{where}: {problem}.") from error
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:

@@ -40,7 +40,7 @@ def test_an_existing_path_or_yaml_text_wins_over_a_name(tmp_path, monkeypatch):
 def test_an_unknown_name_names_the_closest_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     expected = r"'wgan': .* did you mean wgan_gp or wgan_gp_rgb\?"
-    with pytest.raises(configs.ConfigNotFoundError, match=expected):
+    with pytest.raises(configs.ConfigError, match=expected):
         configs.resolve_config("wgan")
 
 
@@ -68,3 +68,11 @@ def test_every_config_says_in_its_first_line_what_it_is():
     summaries = {name: configs.summary(path) for name, path in configs.packaged_configs().items()}
     assert len(summaries) == len(list(REPO.glob("configs/**/*.yaml")))
     assert all(10 < len(text) <= 100 for text in summaries.values()), summaries
+
+
+def test_a_config_that_is_not_yaml_names_its_file_line_and_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("bad.yaml").write_text("model:\n  init_args:\n    noise_dim: [3\n")
+    expected = r"^config bad\.yaml is not valid YAML at line 4, column 1: .*\]"
+    with pytest.raises(configs.ConfigError, match=expected):
+        configs.with_packaged_configs(["fit", "--config", "gan", "--config=bad.yaml"])
