@@ -39,7 +39,9 @@ class StopBetweenIterations(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.received = None
-        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set there
+        if trainer.world_size == 1:
             self.previous = signal.signal(signal.SIGINT, self._receive_sigint)
         sigterm_handler = signal.getsignal(signal.SIGTERM)
         if callable(sigterm_handler):  # Lightning's, registered for the fit
