@@ -41,11 +41,12 @@ class StopBetweenIterations(L.Callback):
         self.received = None
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set there
+        sigterm_handler = signal.getsignal(signal.SIGTERM)
+        if not callable(sigterm_handler):  # Lightning registered none: its stop is not there
+            return
+        signal.signal(signal.SIGTERM, self._receiving(sigterm_handler))
         if trainer.world_size == 1:
             self.previous = signal.signal(signal.SIGINT, self._receive_sigint)
-        sigterm_handler = signal.getsignal(signal.SIGTERM)
-        if callable(sigterm_handler):  # Lightning's, registered for the fit
-            signal.signal(signal.SIGTERM, self._receiving(sigterm_handler))
 
     def _receiving(self, handler):
         def receive(signum, frame) -> None:

@@ -66,6 +66,10 @@ class DuetCLI(LightningCLI):
             help="Redraw the progress bar every N training iterations (default: every one).",
         )
 
+    def subcommand_config(self):
+        """The parsed options of the subcommand run (fit, validate, …)."""
+        return self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+
     def parse_arguments(self, parser, args) -> None:
         if isinstance(args, dict | Namespace):
             super().parse_arguments(parser, args)
@@ -75,7 +79,7 @@ class DuetCLI(LightningCLI):
             )
         # Before LightningCLI reads the checkpoint's hyperparameters (and would silently swap
         # in the checkpoint's module class): resolve "last", then fail early and clearly.
-        config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+        config = self.subcommand_config()
         check_manual_optimization_settings(config["trainer"], config["model"]["class_path"])
         check_logger_packages(config["trainer"])
         path = config.get("ckpt_path")
@@ -90,7 +94,7 @@ class DuetCLI(LightningCLI):
             continue_logger_runs(config["trainer"], self.resume_checkpoint)
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.config.subcommand] if "subcommand" in self.config else self.config
+        config = self.subcommand_config()
         give_model_the_image_shape(config["model"], config["data"])
 
     def instantiate_trainer(self, **kwargs):
@@ -141,7 +145,8 @@ def give_model_the_image_shape(model: Namespace, data: Namespace | None) -> None
     model_class = import_class(model["class_path"])
     if not isinstance(model_class, type) or data is None or "class_path" not in data:
         return
-    if "image_shape" not in init_defaults(model_class):
+    defaults = init_defaults(model_class)
+    if "image_shape" not in defaults:
         return
     data_class = import_class(data["class_path"])
     shape = getattr(data_class, "image_shape", None)
@@ -151,8 +156,7 @@ def give_model_the_image_shape(model: Namespace, data: Namespace | None) -> None
     if shape is None:
         return  # the model's own default, or what its config sets
     shape, given = tuple(shape), model["init_args"].get("image_shape")
-    default = init_defaults(model_class)["image_shape"]
-    if given is not None and tuple(given) not in (shape, tuple(default)):
+    if given is not None and tuple(given) not in (shape, tuple(defaults["image_shape"])):
         raise ValueError(
             f"model.image_shape={list(given)} (from the config, or the checkpoint resumed), but "
             f"{data_class.__name__} serves images of shape {list(shape)}: the networks are built "
