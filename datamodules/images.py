@@ -20,6 +20,7 @@ from duet.datamodules.image_sources import (
 )
 from duet.datamodules.in_memory import (
     InMemoryImages,
+    check_loader_options,
     ordered_loader,
     processes,
     shuffled_loader,
@@ -65,9 +66,7 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         settings.at_least("ImageDataModule", "image_size", image_size, 4)
         settings.require("ImageDataModule", "channels", channels, channels in (1, 3), "1 or 3")
-        settings.at_least("ImageDataModule", "batch_size", batch_size, 1)
-        settings.at_least("ImageDataModule", "val_size", val_size, 0)
-        settings.at_least("ImageDataModule", "num_workers", num_workers, 0)
+        check_loader_options("ImageDataModule", batch_size, val_size, num_workers)
         is_file_or_folder = Path(source).exists()
         if not is_file_or_folder and not is_torchvision_dataset(source):
             raise ImageSourceError(

@@ -7,7 +7,15 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from duet.datamodules import settings
 from duet.datamodules.sampler import ShuffledBatchSampler
+
+
+def check_loader_options(owner: str, batch_size: int, val_size: int, num_workers: int) -> None:
+    """The options every in-memory image DataModule takes, checked when it is built."""
+    settings.at_least(owner, "batch_size", batch_size, 1)
+    settings.at_least(owner, "val_size", val_size, 0)
+    settings.at_least(owner, "num_workers", num_workers, 0)
 
 
 class InMemoryImages(Dataset):

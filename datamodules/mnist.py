@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
-from duet.datamodules import settings
 from duet.datamodules.idx import (
     MNIST_FILES,
     MNISTFilesError,
@@ -22,6 +21,7 @@ from duet.datamodules.idx import (
 )
 from duet.datamodules.in_memory import (
     InMemoryImages,
+    check_loader_options,
     ordered_loader,
     processes,
     shuffled_loader,
@@ -77,9 +77,7 @@ class MNISTDataModule(L.LightningDataModule):
                 f"MNISTDataModule: dataset={dataset!r} is not one of {', '.join(DATASETS)} (the "
                 "datasets in MNIST's format that torchvision downloads)."
             )
-        settings.at_least("MNISTDataModule", "batch_size", batch_size, 1)
-        settings.at_least("MNISTDataModule", "val_size", val_size, 0)
-        settings.at_least("MNISTDataModule", "num_workers", num_workers, 0)
+        check_loader_options("MNISTDataModule", batch_size, val_size, num_workers)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.dataset_class = DATASETS[dataset]

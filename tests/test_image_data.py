@@ -3,17 +3,15 @@ channels, in [-1, 1], resumable mid-epoch; one line for a source it cannot use."
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
 import torchvision
-from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 
 from duet.datamodules import ImageDataModule
 from duet.datamodules.image_sources import ImageSourceError
-from tests.test_mnist_datamodule import BatchRecorder
+from tests.test_mnist_datamodule import record_batches
 
 
 def write_images(folder: Path, classes=("cats", "dogs"), per_class=6, size=(40, 50), seed=0):
@@ -125,18 +123,7 @@ def test_holding_out_every_image_is_refused(tmp_path):
 
 def run_recorder(source, root: Path, max_steps, ckpt_path=None, every=None):
     data = ImageDataModule(str(source), image_size=16, batch_size=4, shuffle_seed=0)
-    model = BatchRecorder()
-    callbacks = [ModelCheckpoint(root / "ckpt", every_n_train_steps=every, save_last=True)]
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=callbacks if every else [],
-        default_root_dir=root,
-    )
-    trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
-    return model.seen
+    return record_batches(data, root, max_steps, ckpt_path, every)
 
 
 def test_a_fit_resumed_mid_epoch_sees_exactly_the_uninterrupted_batches(tmp_path):

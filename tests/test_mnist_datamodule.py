@@ -89,6 +89,12 @@ class BatchRecorder(L.LightningModule):
 
 def run_recorder(mnist_dir, tmp_path, max_steps, ckpt_path=None, every=None):
     datamodule = MNISTDataModule(str(mnist_dir), batch_size=16, val_size=50, shuffle_seed=0)
+    return record_batches(datamodule, tmp_path, max_steps, ckpt_path, every)
+
+
+def record_batches(datamodule, tmp_path, max_steps, ckpt_path=None, every=None) -> list[float]:
+    """A fingerprint of every batch a fit on ``datamodule`` trains on (a checkpoint every
+    ``every`` iterations, from ``ckpt_path`` if given)."""
     model = BatchRecorder()
     callbacks = [ModelCheckpoint(tmp_path / "ckpt", every_n_train_steps=every, save_last=True)]
     trainer = L.Trainer(
