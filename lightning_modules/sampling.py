@@ -12,9 +12,14 @@ from duet.lightning_modules.gan_losses import sample_noise
 
 def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:
     """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``."""
+    return load_generator(checkpoint_path, device)[0]
+
+
+def load_generator(checkpoint_path: Path, device: str = "cpu") -> tuple[GAN, dict]:
+    """The GAN-family module saved in ``checkpoint_path``, in eval mode on ``device``, and the
+    checkpoint it came from."""
     what = "one of the GAN family (GAN, LSGAN, DCGAN, WGANGP, ConditionalGAN): a generator"
-    module, _ = load_duet_module(checkpoint_path, GAN, what, device)
-    return module
+    return load_duet_module(checkpoint_path, GAN, what, device)
 
 
 def draw(module: GAN, num: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:

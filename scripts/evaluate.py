@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     # Imported after parsing, so that --help answers without loading torch and Lightning.
     from duet.datamodules.idx import MNISTFilesError
     from duet.datamodules.image_sources import ImageSourceError
-    from duet.lightning_modules.checkpoints import CheckpointError, read_checkpoint
+    from duet.lightning_modules.checkpoints import CheckpointError
     from duet.lightning_modules.inception import FeatureWeightsError
     from duet.lightning_modules.quality import ClassifierCheckpointError
-    from duet.lightning_modules.sampling import load_generator_module
+    from duet.lightning_modules.sampling import load_generator
     from duet.lightning_modules.scoring import evaluate
 
     errors = (
@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         FeatureWeightsError,
     )
     try:
-        module = load_generator_module(args.checkpoint)
+        module, checkpoint = load_generator(args.checkpoint)
         if tuple(module.image_shape) == MNIST_LIKE:
             reference, digits = mnist_reference(args), True
         else:
-            reference, digits = image_reference(args, read_checkpoint(args.checkpoint)), False
+            reference, digits = image_reference(args, checkpoint), False
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
