@@ -127,7 +127,7 @@ def run_reference(args) -> float:
 def run_lightning(args, compile: bool) -> float:
     import lightning as L
 
-    from duet.callbacks import GymCollector
+    from duet.callbacks import GymCollector, StoppingRules
     from duet.datamodules import ExperienceDataModule
     from duet.lightning_modules import ActEnvAgent
 
@@ -139,7 +139,8 @@ def run_lightning(args, compile: bool) -> float:
                 setattr(self, f"t{trainer.global_step}", time.perf_counter())
 
     timer = Timer()
-    collector = GymCollector(prefill_steps=args.prefill, stop_mean_return=None, max_episodes=None)
+    no_stop = StoppingRules(mean_return=None, max_episodes=None)  # the iterations end the run
+    collector = GymCollector(prefill_steps=args.prefill, stopping=no_stop)
     trainer = L.Trainer(
         accelerator=args.accelerator,
         devices=1,

@@ -10,7 +10,7 @@ rl-baselines3-zoo's tuned CartPole-v1 hyperparameters, trained on one machine in
 Each (learner, seed) trains in a fresh process; the two learners alternate seed by seed, the
 first of each pair alternating too. One evaluation protocol for both: every ``--eval-every``
 environment steps (random prefill / learning_starts included), ``--eval-episodes`` greedy
-episodes on seeds 10,000 + i, played by ``callbacks.greedy_evaluation.greedy_returns``. The clock
+episodes on seeds 10,000 + i, played by ``callbacks.greedy_rollout.greedy_returns``. The clock
 runs from the start of learning (duet: the collector's prefill; SB3: ``learn``'s first step) to
 the end of the budget, less the evaluations: imports, building the learner and evaluating are
 not counted. Reported per run: environment steps and training seconds until the first
@@ -18,7 +18,7 @@ evaluation whose mean reaches ``--threshold``; the greedy return over ``--final-
 episodes (seeds 0, 1, ...) after ``--env-steps``; all training seconds.
 
 ``--duet-set KEY=VALUE`` (repeatable) overrides one key of duet's config as ``duet fit
---KEY=VALUE`` would, e.g. ``--duet-set trainer.callbacks.init_args.num_envs=4``; with
+--KEY=VALUE`` would, e.g. ``--duet-set collector.num_envs=4``; with
 ``--learners duet`` only duet trains, to compare such settings with each other.
 """
 
@@ -72,7 +72,7 @@ class EvaluationClock:
     def after_step(self, env_steps: int, policy) -> None:
         if env_steps < self.next_at:
             return
-        from duet.callbacks.greedy_evaluation import greedy_returns
+        from duet.callbacks.greedy_rollout import greedy_returns
 
         begun = self.now()
         trained = begun - self.started - self.evaluating
@@ -104,8 +104,8 @@ def duet_cli(args, logs: str):
         [
             f"--config={args.config}",
             f"--seed_everything={args.seed}",
-            f"--trainer.callbacks.init_args.seed={args.seed}",  # the collector, last in the list
-            f"--trainer.callbacks.init_args.max_env_steps={args.env_steps}",
+            f"--collector.seed={args.seed}",  # the collector's environments
+            f"--collector.stopping.max_env_steps={args.env_steps}",
             f"--trainer.logger.init_args.save_dir={logs}",
             "--trainer.enable_progress_bar=false",
             f"--model.init_args.compile={args.compile}",
@@ -166,7 +166,7 @@ def train_sb3(args, clock: EvaluationClock):
 def run_case(args) -> dict:
     import torch
 
-    from duet.callbacks.greedy_evaluation import greedy_returns
+    from duet.callbacks.greedy_rollout import greedy_returns
 
     torch.set_num_threads(args.threads)
     clock = EvaluationClock(args.eval_every, args.eval_episodes)

@@ -13,7 +13,7 @@ import tempfile
 import lightning as L
 import torch
 
-from duet.callbacks import GymCollector
+from duet.callbacks import GymCollector, StoppingRules
 from duet.datamodules import ExperienceDataModule
 from duet.lightning_modules import ActEnvAgent
 
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    collector = GymCollector(prefill_steps=args.prefill, stop_mean_return=None, max_episodes=None)
+    no_stop = StoppingRules(mean_return=None, max_episodes=None)  # --iterations ends the run
+    collector = GymCollector(prefill_steps=args.prefill, stopping=no_stop)
     trainer = L.Trainer(
         max_steps=args.iterations,
         max_epochs=-1,

@@ -15,11 +15,11 @@ PER_ENV = ("obs", "prev_action", "autoresetting")
 def pickled(envs: gym.vector.VectorEnv) -> bytes:
     """The vector env as bytes. A SyncVectorEnv from ``gym.make_vec`` (every environment without
     a native vector version, e.g. Acrobot) keeps the local functions that built its copies; they
-    cannot be pickled and are never called again, so they are left out."""
-    env_fns = getattr(envs, "env_fns", None)
-    if env_fns is None:
+    cannot be pickled and are never called again, so they are left out (no functions)."""
+    if not isinstance(envs, gym.vector.SyncVectorEnv):
         return pickle.dumps(envs)
-    envs.env_fns = None
+    env_fns = envs.env_fns
+    envs.env_fns = ()
     try:
         return pickle.dumps(envs)
     finally:

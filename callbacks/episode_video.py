@@ -9,11 +9,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import lightning as L
-import numpy as np
+from gymnasium.core import RenderFrame
 from lightning.pytorch.loggers import WandbLogger
 
 from duet.callbacks.direct_logging import logger_step
-from duet.callbacks.episodes import greedy_episode
+from duet.callbacks.greedy_rollout import play_greedy_episodes
 
 RENDER_EXTRA = 'pip install "duet[render]" (gymnasium[classic-control] and moviepy)'
 
@@ -28,11 +28,12 @@ def check_video_support(asked: str, instead: str) -> None:
         )
 
 
-def greedy_episode_frames(agent, env: gym.Env, seed: int) -> tuple[list[np.ndarray], int]:
+def greedy_episode_frames(agent, env: gym.Env, seed: int) -> tuple[list[RenderFrame], int]:
     """(H, W, 3) uint8 frames of one greedy episode of ``env`` (made with render_mode
-    "rgb_array") reset with ``seed`` (the reset frame, then one a step), and the frame rate."""
+    "rgb_array", whose RenderFrames are arrays) reset with ``seed`` (the reset frame, then one a
+    step), and the frame rate."""
     recording = gym.wrappers.RenderCollection(env)
-    greedy_episode(agent, recording, seed)
+    play_greedy_episodes(agent, [recording], [seed])
     frames = recording.render()
     fps = int(recording.metadata.get("render_fps") or 30)
     return frames, fps

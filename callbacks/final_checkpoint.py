@@ -5,8 +5,11 @@ import sys
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
+from duet.datamodules.lightning_internals import step_of_last_save
+from duet.datamodules.trainer_attributes import fast_dev_run
 from duet.lightning_modules.checkpoints import model_checkpoint
 
 
@@ -20,15 +23,15 @@ class SaveFinalCheckpoint(L.Callback):
     """
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.fast_dev_run:  # Lightning's debugging run: no checkpoints
+        if fast_dev_run(trainer):  # Lightning's debugging run: no checkpoints
             return
         checkpoint = model_checkpoint(trainer)
         if checkpoint is None or not checkpoint.save_last or checkpoint.dirpath is None:
             return
         # ModelCheckpoint's own on_train_end (it runs after this callback) writes last.ckpt when
         # it has never written one; and a last save at this very step is already final.
-        never_saved = not checkpoint._last_checkpoint_saved
-        if never_saved or checkpoint._last_global_step_saved == trainer.global_step:
+        saved_at = step_of_last_save(checkpoint)
+        if saved_at is None or saved_at == trainer.global_step:
             return
         name = f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
         trainer.save_checkpoint(Path(checkpoint.dirpath) / name, weights_only=False)  # every rank
@@ -61,7 +64,7 @@ class CheckpointOnException(L.Callback):
         self.first_step = trainer.global_step
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, FloatingPointError) or trainer.fast_dev_run:
+        if isinstance(exception, FloatingPointError) or fast_dev_run(trainer):
             return
         if self.first_step is None or trainer.global_step == self.first_step:
             return
@@ -82,3 +85,19 @@ class CheckpointOnException(L.Callback):
             f"--ckpt_path {path}).",
             file=sys.stderr,
         )
+
+
+def with_run_checkpoints(callbacks: list[L.Callback]) -> list[L.Callback]:
+    """``callbacks`` with a SaveFinalCheckpoint and a CheckpointOnException where they lack one,
+    placed before the first ModelCheckpoint (whose own ``on_train_end`` must run after
+    SaveFinalCheckpoint's): every run the duet command starts keeps its final state and the
+    state at a crash, whatever callbacks its config lists."""
+    missing = [
+        kind()
+        for kind in (SaveFinalCheckpoint, CheckpointOnException)
+        if not any(isinstance(callback, kind) for callback in callbacks)
+    ]
+    first = next(
+        (i for i, c in enumerate(callbacks) if isinstance(c, ModelCheckpoint)), len(callbacks)
+    )
+    return [*callbacks[:first], *missing, *callbacks[first:]]

@@ -4,38 +4,15 @@ from pathlib import Path
 
 import gymnasium as gym
 import lightning as L
-import numpy as np
-import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from duet.callbacks.direct_logging import log_to_loggers
 from duet.callbacks.episode_video import check_video_support, record_and_log
+from duet.callbacks.greedy_rollout import greedy_returns
 from duet.callbacks.gym_collector import GymCollector
 from duet.callbacks.run_folder import run_folder
-from duet.datamodules import settings
-
-
-def greedy_returns(
-    agent, env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None
-) -> np.ndarray:
-    """(episodes,) returns of one greedy episode in each of ``episodes`` parallel copies of
-    ``env_id``; copy i is reset with ``seed + i`` and the previous action starts at 0, as in
-    scripts/play.py."""
-    # Synchronous copies, each seeded on its own: a native vector env (CartPole's) draws every
-    # copy's start from one generator, so its episodes would differ from play.py's.
-    envs = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="sync", **env_kwargs or {})
-    obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
-    prev_action = np.zeros(episodes, dtype=np.int64)
-    returns, running = np.zeros(episodes), np.ones(episodes, dtype=bool)
-    while running.any():
-        states = torch.as_tensor(obs, dtype=torch.float32)
-        actions = agent.greedy_actions(states, torch.as_tensor(prev_action)).cpu().numpy()
-        obs, rewards, terminated, truncated, _ = envs.step(actions)
-        returns += np.where(running, rewards, 0.0)  # envs past their first episode add nothing
-        running &= ~(terminated | truncated)
-        prev_action = actions
-    envs.close()
-    return returns
+from duet.datamodules import option_checks
+from duet.datamodules.trainer_attributes import trainer_callbacks
 
 
 class GreedyEvaluation(L.Callback):
@@ -66,9 +43,9 @@ class GreedyEvaluation(L.Callback):
         video_episodes: int = 0,
         stop_at: float | None = None,
     ):
-        settings.at_least("GreedyEvaluation", "every_n_train_steps", every_n_train_steps, 1)
-        settings.at_least("GreedyEvaluation", "episodes", episodes, 1)
-        settings.at_least("GreedyEvaluation", "video_episodes", video_episodes, 0)
+        option_checks.at_least("GreedyEvaluation", "every_n_train_steps", every_n_train_steps, 1)
+        option_checks.at_least("GreedyEvaluation", "episodes", episodes, 1)
+        option_checks.at_least("GreedyEvaluation", "video_episodes", video_episodes, 0)
         if video_episodes:
             check_video_support("GreedyEvaluation: video_episodes > 0", "set video_episodes: 0")
         self.every_n_train_steps = every_n_train_steps
@@ -84,7 +61,7 @@ class GreedyEvaluation(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_train_steps:
             return
-        collector = self._collector(trainer)
+        collector = self.collector_of(trainer)
         returns = None
         if trainer.is_global_zero:  # one process evaluates the (identical) weights
             env_id, env_kwargs = collector.env_id, collector.env_kwargs
@@ -111,11 +88,12 @@ class GreedyEvaluation(L.Callback):
             trainer.should_stop = True
 
     @staticmethod
-    def _collector(trainer: L.Trainer) -> GymCollector:
-        collectors = [c for c in trainer.callbacks if isinstance(c, GymCollector)]
+    def collector_of(trainer: L.Trainer) -> GymCollector:
+        """The trainer's collector, whose environment is evaluated."""
+        collectors = [c for c in trainer_callbacks(trainer) if isinstance(c, GymCollector)]
         if not collectors:
             raise RuntimeError(
-                "GreedyEvaluation plays the environment of a GymCollector: add one to "
-                "trainer.callbacks."
+                "GreedyEvaluation plays the environment of a GymCollector: add a collector: "
+                "section to the config (or one to trainer.callbacks)."
             )
         return collectors[0]

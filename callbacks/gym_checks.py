@@ -34,23 +34,3 @@ def check_environment(env_id: str, env_kwargs: dict) -> float | None:
             "observation (a vector of floats)."
         )
     return threshold
-
-
-def check_rate_range(
-    env_id: str, threshold: float | None, return_offset: float, return_scale: float
-) -> None:
-    """Raise unless the return Gymnasium names as solving ``env_id`` (its spec's
-    reward_threshold, where it has one) rates inside [0, 1]: otherwise the first episode that
-    good would stop training, possibly hours in. Gymnasium 1.x exposes no reward range, so
-    returns beyond the threshold are checked when episodes end."""
-    if threshold is None:
-        return
-    rate = (threshold - return_offset) / return_scale
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(
-            f"GymCollector return_offset={return_offset}, return_scale={return_scale} rate "
-            f"{env_id}'s reward threshold {threshold:g} at {rate:.3g}, outside [0, 1]: the "
-            "first episode that good would stop training. Choose them so that (return − "
-            "return_offset) / return_scale lies in [0, 1] for every return the environment "
-            f"can give (e.g. return_offset ≤ {threshold:g} ≤ return_offset + return_scale)."
-        )

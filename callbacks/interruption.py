@@ -4,6 +4,9 @@ resumes exactly, and the process ends with the conventional status 128 + the sig
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -35,7 +38,8 @@ class StopBetweenIterations(L.Callback):
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self.previous = None
+        # The SIGINT handler before ours, as signal.signal returns it.
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.received = None
@@ -60,12 +64,15 @@ class StopBetweenIterations(L.Callback):
             self._restore()
             raise KeyboardInterrupt
         print("\nCtrl-C: stopping after this iteration (again to stop at once).", file=sys.stderr)
-        signal.getsignal(signal.SIGTERM)(signal.SIGINT, frame)  # Lightning's stop, as for SIGTERM
+        stop = signal.getsignal(signal.SIGTERM)  # Lightning's stop, as for SIGTERM: on_train_start
+        assert callable(stop)  # wrapped it (and installed this handler) only when it is callable
+        stop(signal.SIGINT, frame)
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):
-            exception.duet_signal = self.received or signal.SIGTERM
-            exception.duet_iteration = trainer.global_step
+        if isinstance(exception, SIGTERMException):  # it declares no fields: read by getattr
+            vars(exception).update(
+                duet_signal=self.received or signal.SIGTERM, duet_iteration=trainer.global_step
+            )
 
     def _restore(self) -> None:
         if self.previous is not None:

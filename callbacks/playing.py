@@ -5,7 +5,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from duet.callbacks.episode_video import check_video_support
-from duet.callbacks.episodes import greedy_episode
+from duet.callbacks.greedy_rollout import play_greedy_episodes
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.checkpoints import load_duet_module
 
@@ -24,8 +24,9 @@ def trained_environment(checkpoint: dict) -> tuple[str | None, dict]:
 
 
 def play(agent: ActEnvAgent, env: gym.Env, episodes: int, seed: int) -> list[float]:
-    """Total reward of each greedy episode; the previous action is 0 at every episode start."""
-    return [greedy_episode(agent, env, seed + episode) for episode in range(episodes)]
+    """Total reward of each of ``episodes`` greedy episodes of ``env``, one after another (as a
+    video recorder wrapping it expects), episode i reset with ``seed + i``."""
+    return [float(play_greedy_episodes(agent, [env], [seed + i])[0]) for i in range(episodes)]
 
 
 def make_env(env_id: str, video_dir: Path | None, env_kwargs: dict | None = None) -> gym.Env:

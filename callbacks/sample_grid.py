@@ -10,8 +10,10 @@ from torchvision.utils import make_grid, save_image
 
 from duet.callbacks.direct_logging import logger_step
 from duet.callbacks.run_folder import run_folder
-from duet.datamodules import settings
+from duet.datamodules import option_checks
+from duet.datamodules.trainer_attributes import fast_dev_run
 from duet.lightning_modules.gan_losses import sample_noise
+from duet.lightning_modules.sampling import sample_source
 
 
 class SampleGrid(L.Callback):
@@ -31,7 +33,7 @@ class SampleGrid(L.Callback):
             ("num_samples", num_samples),
             ("nrow", nrow),
         ):
-            settings.at_least("SampleGrid", name, value, 1)
+            option_checks.at_least("SampleGrid", name, value, 1)
         self.every_n_iterations = every_n_iterations
         self.num_samples = num_samples
         self.nrow = nrow
@@ -40,15 +42,11 @@ class SampleGrid(L.Callback):
         self.last_logged_step = -1
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not (hasattr(pl_module, "generate") and hasattr(pl_module, "noise_dim")):
-            raise TypeError(
-                f"SampleGrid draws from a GAN module (one with noise_dim and generate()), but the "
-                f"model is a {type(pl_module).__name__}. Remove SampleGrid from trainer.callbacks."
-            )
+        source = sample_source(pl_module, "SampleGrid")
         # A collective under DDP: resolved here, on every process.
         self.run_dir = Path(run_folder(trainer))
         generator = torch.Generator().manual_seed(self.seed)
-        self.noise = sample_noise(self.num_samples, pl_module.noise_dim, generator=generator)
+        self.noise = sample_noise(self.num_samples, source.noise_dim, generator=generator)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_iterations == 0:
@@ -59,10 +57,12 @@ class SampleGrid(L.Callback):
 
     def log_grid(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         step = trainer.global_step
-        if not trainer.is_global_zero or step == self.last_logged_step or trainer.fast_dev_run:
+        if not trainer.is_global_zero or step == self.last_logged_step or fast_dev_run(trainer):
             return  # fast_dev_run: Lightning's debugging run, which writes no files
         self.last_logged_step = step
-        images = pl_module.generate(self.noise)  # (N, 1, 28, 28) in [-1, 1]
+        assert self.noise is not None  # drawn in setup
+        source = sample_source(pl_module, "SampleGrid")
+        images = source.generate(self.noise)  # (N, C, H, W) in [-1, 1]
         grid = make_grid((images.float().cpu() + 1) / 2, nrow=self.nrow, pad_value=1.0)  # (3, H, W)
         path = self.run_dir / "samples" / f"iter_{step:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,39 @@
 """FID, KID and Inception Score of a GAN's samples against the real validation images, and which
 digits the samples are."""
 
+from collections.abc import Iterable, Sized
+from typing import Protocol, runtime_checkable
+
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
+from duet.datamodules.trainer_attributes import attached_datamodule
 from duet.lightning_modules.gan_losses import sample_noise
 from duet.lightning_modules.quality import SampleQualityMetrics, load_classifier, to_uint8
+from duet.lightning_modules.sampling import sample_source
+
+
+@runtime_checkable
+class ValidationImages(Protocol):
+    """What SampleQuality reads of the DataModule (duet's image DataModules, set up): the
+    validation images and a loader of ``(images, labels)`` batches over them."""
+
+    val_set: Sized
+
+    def val_dataloader(self) -> Iterable: ...
+
+
+def validation_images(trainer: L.Trainer) -> ValidationImages:
+    """The trainer's DataModule, refused in one line unless it holds validation images."""
+    datamodule = attached_datamodule(trainer)
+    if not isinstance(datamodule, ValidationImages):
+        raise TypeError(
+            "SampleQuality compares samples with the DataModule's validation images (its "
+            f"val_set), but the datamodule is a {type(datamodule).__name__}."
+        )
+    return datamodule
 
 
 class SampleQuality(L.Callback):
@@ -36,12 +62,14 @@ class SampleQuality(L.Callback):
         seed: int = 0,
         collapse_share: float | None = 0.02,
     ) -> None:
-        settings.at_least("SampleQuality", "every_n_epochs", every_n_epochs, 1)
-        settings.at_least("SampleQuality", "num_samples", num_samples, 2)
-        settings.at_least("SampleQuality", "batch_size", batch_size, 1)
-        settings.at_least("SampleQuality", "kid_subset_size", kid_subset_size, 2)
+        option_checks.at_least("SampleQuality", "every_n_epochs", every_n_epochs, 1)
+        option_checks.at_least("SampleQuality", "num_samples", num_samples, 2)
+        option_checks.at_least("SampleQuality", "batch_size", batch_size, 1)
+        option_checks.at_least("SampleQuality", "kid_subset_size", kid_subset_size, 2)
         if collapse_share is not None:
-            settings.between("SampleQuality", "collapse_share", collapse_share, 0, 1, closed=False)
+            option_checks.between(
+                "SampleQuality", "collapse_share", collapse_share, 0, 1, closed=False
+            )
         self.classifier_checkpoint = classifier_checkpoint
         self.every_n_epochs = every_n_epochs
         self.num_samples = num_samples
@@ -55,7 +83,7 @@ class SampleQuality(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.classifier_checkpoint is None or self.metrics is not None:
             return
-        num_real = len(trainer.datamodule.val_set)
+        num_real = len(validation_images(trainer).val_set)
         # KID compares random subsets and needs both sample sets at least that large.
         subset = min(self.kid_subset_size, self.num_samples, num_real)
         self.metrics = SampleQualityMetrics(load_classifier(self.classifier_checkpoint), subset)
@@ -81,19 +109,21 @@ class SampleQuality(L.Callback):
     @torch.no_grad()
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         rank, world = trainer.global_rank, trainer.world_size
-        self.metrics.to(pl_module.device)
+        metrics, source = self.metrics, sample_source(pl_module, "SampleQuality")
+        assert metrics is not None  # on_train_epoch_end calls this only once setup built them
+        metrics.to(pl_module.device)
         if not self.real_seen:  # the real statistics are kept across evaluations
-            for index, (images, _) in enumerate(trainer.datamodule.val_dataloader()):
+            for index, (images, _) in enumerate(validation_images(trainer).val_dataloader()):
                 if index % world == rank:
-                    self.metrics.update_real(images.to(pl_module.device))
+                    metrics.update_real(images.to(pl_module.device))
             self.real_seen = True
         # The same noise at every evaluation, a different share on every rank.
         generator = torch.Generator().manual_seed(self.seed + rank)
         share = range(rank * self.batch_size, self.num_samples, world * self.batch_size)
         for start in share:
             count = min(self.batch_size, self.num_samples - start)
-            noise = sample_noise(count, pl_module.noise_dim, generator=generator)
-            self.metrics.update_fake(to_uint8(pl_module.generate(noise)))
-        values = self.metrics.compute(self.seed)
-        self.metrics.reset_fake()
+            noise = sample_noise(count, source.noise_dim, generator=generator)
+            metrics.update_fake(to_uint8(source.generate(noise)))
+        values = metrics.compute(self.seed)
+        metrics.reset_fake()
         return values

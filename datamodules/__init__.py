@@ -1,6 +1,7 @@
 from duet.datamodules.experience import ExperienceDataModule
 from duet.datamodules.images import ImageDataModule
 from duet.datamodules.mnist import MNISTDataModule
+from duet.datamodules.rating import SuccessRating
 from duet.datamodules.replay import ReplayBuffer, ReplayDataset, Transitions
 from duet.datamodules.sampler import ShuffledBatchSampler
 
@@ -11,5 +12,6 @@ __all__ = [
     "ReplayBuffer",
     "ReplayDataset",
     "ShuffledBatchSampler",
+    "SuccessRating",
     "Transitions",
 ]

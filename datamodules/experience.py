@@ -4,7 +4,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 from duet.datamodules.process_state import gather_processes, own_state
 from duet.datamodules.replay import ReplayBuffer, ReplayDataset
 
@@ -33,15 +33,20 @@ class ExperienceDataModule(L.LightningDataModule):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        settings.at_least("ExperienceDataModule", "batch_size", batch_size, 1)
-        settings.at_least("ExperienceDataModule", "batches_per_epoch", batches_per_epoch, 1, True)
+        option_checks.at_least("ExperienceDataModule", "batch_size", batch_size, 1)
+        option_checks.at_least(
+            "ExperienceDataModule", "batches_per_epoch", batches_per_epoch, 1, True
+        )
         if capacity < batch_size:
             raise ValueError(
                 f"ExperienceDataModule capacity={capacity} is smaller than batch_size="
                 f"{batch_size}: the replay buffer must hold at least one batch. Raise capacity or "
                 "lower batch_size."
             )
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # for the checkpoint; read below as typed attributes
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
         self.buffer: ReplayBuffer | None = None
         self.seed = torch.initial_seed() if seed is None else seed
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -56,7 +61,7 @@ class ExperienceDataModule(L.LightningDataModule):
 
     def build_buffer(self, state_size: int) -> ReplayBuffer:
         if self.buffer is None or self.buffer.state_size != state_size:
-            self.buffer = ReplayBuffer(self.hparams.capacity, state_size)
+            self.buffer = ReplayBuffer(self.capacity, state_size)
             if self._pending_state is not None:  # a checkpoint loaded before the env was known
                 self.buffer.load_state_dict(self._pending_state)
                 self._pending_state = None
@@ -69,7 +74,7 @@ class ExperienceDataModule(L.LightningDataModule):
                 "trainer.callbacks; it builds and fills the buffer."
             )
         dataset = ReplayDataset(
-            self.buffer, self.hparams.batch_size, self.hparams.batches_per_epoch, self.generator
+            self.buffer, self.batch_size, self.batches_per_epoch, self.generator
         )
         return DataLoader(dataset, batch_size=None, num_workers=0)  # batch_size=None: no collation
 
@@ -84,7 +89,7 @@ class ExperienceDataModule(L.LightningDataModule):
 
     def local_state_dict(self) -> dict:
         """This process's sampling generator and replay buffer."""
-        state = {"generator": self.generator.get_state()}
+        state: dict = {"generator": self.generator.get_state()}
         if self.buffer is not None:
             state["buffer"] = self.buffer.state_dict()
         return state

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 from duet.datamodules.image_sources import (
     ImageSourceError,
     is_torchvision_dataset,
@@ -20,6 +20,7 @@ from duet.datamodules.image_sources import (
 )
 from duet.datamodules.in_memory import (
     InMemoryImages,
+    built,
     check_loader_options,
     ordered_loader,
     processes,
@@ -64,8 +65,8 @@ class ImageDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        settings.at_least("ImageDataModule", "image_size", image_size, 4)
-        settings.require("ImageDataModule", "channels", channels, channels in (1, 3), "1 or 3")
+        option_checks.at_least("ImageDataModule", "image_size", image_size, 4)
+        option_checks.require("ImageDataModule", "channels", channels, channels in (1, 3), "1 or 3")
         check_loader_options("ImageDataModule", batch_size, val_size, num_workers)
         is_file_or_folder = Path(source).exists()
         if not is_file_or_folder and not is_torchvision_dataset(source):
@@ -74,24 +75,29 @@ class ImageDataModule(L.LightningDataModule):
                 "a torchvision dataset (e.g. CIFAR10, SVHN, CelebA)."
             )
         self.save_hyperparameters()
+        self.source, self.image_size, self.channels = source, image_size, channels
+        self.data_dir, self.download = data_dir, download
+        self.batch_size, self.val_size = batch_size, val_size
+        self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
+        self.drop_last, self.num_workers, self.pin_memory = drop_last, num_workers, pin_memory
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
-        self._train_sampler: ShuffledBatchSampler | None = None
+        self.train_sampler: ShuffledBatchSampler | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of every image: what the GAN modules build networks for."""
-        return (self.hparams.channels, self.hparams.image_size, self.hparams.image_size)
+        return (self.channels, self.image_size, self.image_size)
 
     def prepare_data(self) -> None:
-        source = self.hparams.source
-        if not Path(source).exists() and self.hparams.download:  # a torchvision dataset
+        source = self.source
+        if not Path(source).exists() and self.download:  # a torchvision dataset
             try:
-                torchvision_dataset(source, Path(self.hparams.data_dir), download=True)
+                torchvision_dataset(source, Path(self.data_dir), download=True)
             except (RuntimeError, OSError) as error:
                 raise ImageSourceError(
                     f"ImageDataModule source={source}: the download into "
-                    f"{self.hparams.data_dir} failed ({error}); set data_dir to a folder "
+                    f"{self.data_dir} failed ({error}); set data_dir to a folder "
                     "holding the dataset."
                 ) from error
 
@@ -102,22 +108,22 @@ class ImageDataModule(L.LightningDataModule):
 
     def read(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every image of the source, uint8 (N, C, S, S), and its label (N,)."""
-        hp = self.hparams
-        path = Path(hp.source)
+        path = Path(self.source)
         if path.is_dir():
-            return read_folder(path, hp.image_size, hp.channels)
+            return read_folder(path, self.image_size, self.channels)
         if path.is_file():
-            return read_tensor_file(path, hp.image_size, hp.channels)
-        return read_torchvision(hp.source, Path(hp.data_dir), hp.image_size, hp.channels, False)
+            return read_tensor_file(path, self.image_size, self.channels)
+        data_dir = Path(self.data_dir)
+        return read_torchvision(self.source, data_dir, self.image_size, self.channels, False)
 
     def split(self, images, labels) -> tuple[InMemoryImages, InMemoryImages]:
-        num_val = self.hparams.val_size
+        num_val = self.val_size
         if num_val >= len(labels):
             raise ImageSourceError(
                 f"ImageDataModule val_size={num_val} holds out all {len(labels)} images of "
-                f"{self.hparams.source}: lower val_size."
+                f"{self.source}: lower val_size."
             )
-        generator = torch.Generator().manual_seed(self.hparams.split_seed)
+        generator = torch.Generator().manual_seed(self.split_seed)
         order = torch.randperm(len(labels), generator=generator)
         val, train = order[:num_val], order[num_val:]
         return InMemoryImages(images[train], labels[train]), InMemoryImages(
@@ -125,18 +131,18 @@ class ImageDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> StatefulDataLoader:
-        hp = self.hparams
-        if self._train_sampler is None:  # one for the whole fit, so its epoch counter advances
+        train_set = built(self.train_set, "ImageDataModule")
+        if self.train_sampler is None:  # one for the whole fit, so its epoch counter advances
             world_size, rank = processes("ImageDataModule", self.trainer)
-            seed = torch.initial_seed() if hp.shuffle_seed is None else hp.shuffle_seed
-            self._train_sampler = ShuffledBatchSampler(
-                len(self.train_set), hp.batch_size, hp.drop_last, seed, world_size, rank
+            seed = torch.initial_seed() if self.shuffle_seed is None else self.shuffle_seed
+            self.train_sampler = ShuffledBatchSampler(
+                len(train_set), self.batch_size, self.drop_last, seed, world_size, rank
             )
-        return shuffled_loader(self.train_set, self._train_sampler, hp.num_workers, hp.pin_memory)
+        return shuffled_loader(train_set, self.train_sampler, self.num_workers, self.pin_memory)
 
     def val_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return ordered_loader(self.val_set, hp.batch_size, hp.num_workers, hp.pin_memory)
+        val_set = built(self.val_set, "ImageDataModule")
+        return ordered_loader(val_set, self.batch_size, self.num_workers, self.pin_memory)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch

@@ -7,15 +7,16 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
+from duet.datamodules.lightning_internals import lightning_shards_batches
 from duet.datamodules.sampler import ShuffledBatchSampler
 
 
 def check_loader_options(owner: str, batch_size: int, val_size: int, num_workers: int) -> None:
     """The options every in-memory image DataModule takes, checked when it is built."""
-    settings.at_least(owner, "batch_size", batch_size, 1)
-    settings.at_least(owner, "val_size", val_size, 0)
-    settings.at_least(owner, "num_workers", num_workers, 0)
+    option_checks.at_least(owner, "batch_size", batch_size, 1)
+    option_checks.at_least(owner, "val_size", val_size, 0)
+    option_checks.at_least(owner, "num_workers", num_workers, 0)
 
 
 class InMemoryImages(Dataset):
@@ -36,6 +37,14 @@ class InMemoryImages(Dataset):
         return self.images[index], self.labels[index]
 
 
+def built(dataset: InMemoryImages | None, owner: str) -> InMemoryImages:
+    """``dataset`` as ``owner.setup`` built it; Lightning runs ``setup`` before any loader, so
+    None means a caller skipped it."""
+    if dataset is None:
+        raise RuntimeError(f"{owner}: call setup() before asking for its loaders or images.")
+    return dataset
+
+
 def already_batched(batch):
     """collate_fn for datasets that return whole batches."""
     return batch
@@ -50,7 +59,7 @@ def processes(owner: str, trainer: L.Trainer | None) -> tuple[int, int]:
     """(world size, rank); the sampler shards batches itself, so Lightning must not."""
     if trainer is None or trainer.world_size == 1:
         return 1, 0
-    if trainer._accelerator_connector.use_distributed_sampler:
+    if lightning_shards_batches(trainer):
         raise ValueError(
             f"{owner} shards its batches across processes itself, resumably: create the Trainer "
             "with use_distributed_sampler=False (duet's CLI does this by default)."

@@ -21,6 +21,7 @@ from duet.datamodules.idx import (
 )
 from duet.datamodules.in_memory import (
     InMemoryImages,
+    built,
     check_loader_options,
     ordered_loader,
     processes,
@@ -80,17 +81,22 @@ class MNISTDataModule(L.LightningDataModule):
         check_loader_options("MNISTDataModule", batch_size, val_size, num_workers)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
+        self.dataset_name = dataset
         self.dataset_class = DATASETS[dataset]
+        self.batch_size, self.val_size = batch_size, val_size
+        self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
+        self.download, self.drop_last = download, drop_last
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.raw_folder = raw_folder(data_dir, dataset)
         self.train_set: InMemoryImages | None = None
         self.val_set: InMemoryImages | None = None
         self.test_set: InMemoryImages | None = None
-        self._train_sampler: ShuffledBatchSampler | None = None
+        self.train_sampler: ShuffledBatchSampler | None = None
 
     def prepare_data(self) -> None:
         if not missing_files(self.raw_folder):
             return
-        if not self.hparams.download:
+        if not self.download:
             raise MNISTFilesError(self._missing_message("download=False"))
         self._check_writable()
         try:
@@ -113,16 +119,16 @@ class MNISTDataModule(L.LightningDataModule):
 
     def _split(self, train: MNIST) -> tuple[InMemoryImages, InMemoryImages]:  # or a subclass
         images, labels = train.data.unsqueeze(1), train.targets  # (N, 1, 28, 28) uint8, (N,)
-        num_val = self.hparams.val_size
+        num_val = self.val_size
         if num_val > len(labels) // 2:
             num_val = len(labels) * 5_000 // FULL_TRAIN_SIZE
             rank_zero_warn(
-                f"val_size={self.hparams.val_size} leaves too few of the {len(labels)} training "
+                f"val_size={self.val_size} leaves too few of the {len(labels)} training "
                 f"images in {self.raw_folder} for training; using {len(labels) - num_val} for "
                 f"training and {num_val} for validation (the full-MNIST ratio, 1/12)."
             )
         order = torch.randperm(
-            len(labels), generator=torch.Generator().manual_seed(self.hparams.split_seed)
+            len(labels), generator=torch.Generator().manual_seed(self.split_seed)
         )
         val_index, train_index = order[:num_val], order[num_val:]
         return (
@@ -131,20 +137,19 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> StatefulDataLoader:
-        if self._train_sampler is None:  # one for the whole fit, so its epoch counter advances
-            seed = self.hparams.shuffle_seed
+        train_set = built(self.train_set, "MNISTDataModule")
+        if self.train_sampler is None:  # one for the whole fit, so its epoch counter advances
+            seed = self.shuffle_seed
             world_size, rank = processes("MNISTDataModule", self.trainer)
-            self._train_sampler = ShuffledBatchSampler(
-                len(self.train_set),
-                self.hparams.batch_size,
-                self.hparams.drop_last,
+            self.train_sampler = ShuffledBatchSampler(
+                len(train_set),
+                self.batch_size,
+                self.drop_last,
                 seed=torch.initial_seed() if seed is None else seed,
                 num_replicas=world_size,
                 rank=rank,
             )
-        return shuffled_loader(
-            self.train_set, self._train_sampler, self.hparams.num_workers, self.hparams.pin_memory
-        )
+        return shuffled_loader(train_set, self.train_sampler, self.num_workers, self.pin_memory)
 
     def val_dataloader(self) -> DataLoader:
         return self._in_order(self.val_set)
@@ -152,9 +157,9 @@ class MNISTDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._in_order(self.test_set)
 
-    def _in_order(self, dataset: InMemoryImages) -> DataLoader:
-        hparams = self.hparams
-        return ordered_loader(dataset, hparams.batch_size, hparams.num_workers, hparams.pin_memory)
+    def _in_order(self, dataset: InMemoryImages | None) -> DataLoader:
+        dataset = built(dataset, "MNISTDataModule")
+        return ordered_loader(dataset, self.batch_size, self.num_workers, self.pin_memory)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
@@ -164,7 +169,7 @@ class MNISTDataModule(L.LightningDataModule):
         existing = next(p for p in (self.data_dir, *self.data_dir.parents) if p.exists())
         if not os.access(existing, os.W_OK):
             raise MNISTFilesError(
-                f"{self.hparams.dataset} must be downloaded, but {existing} is not writable, so "
+                f"{self.dataset_name} must be downloaded, but {existing} is not writable, so "
                 f"nothing can be saved under {self.data_dir}. Pass a writable folder with "
                 f"--data.data_dir DIR, or put the four IDX files ({', '.join(MNIST_FILES)}) into "
                 f"{self.raw_folder}."
@@ -172,7 +177,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     def _missing_message(self, reason: str) -> str:
         missing = ", ".join(missing_files(self.raw_folder))
-        name = self.hparams.dataset
+        name = self.dataset_name
         return (
             f"{name} is not in {self.raw_folder.resolve()} (missing: {missing}) and {reason}. "
             f"Put the four uncompressed IDX files ({', '.join(MNIST_FILES)}) there, or point to a "

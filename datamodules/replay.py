@@ -8,12 +8,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset
 
-UNRATED = -1.0
+from duet.datamodules.rating import UNRATED
+
 _REDRAW_ROUNDS = 4  # of rejection sampling, before listing the rated slots
 
 
 class Transitions(NamedTuple):
-    """A batch of B transitions; states are (B, S), everything else (B,)."""
+    """A batch of B transitions; states are (B, S), everything else (B,). ``rate`` is each
+    transition's success rating in [0, 1] (``duet.datamodules.rating``), the Q heads' target."""
 
     prev_action: Tensor
     state: Tensor
@@ -31,10 +33,10 @@ class Transitions(NamedTuple):
 class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions held in preallocated tensors.
 
-    Each transition carries the id of its episode and a rate, −1 until that episode ends; then
-    ``rate`` gives its transitions their rates. ``sample`` draws uniformly among
-    rated transitions only. Writes go through NumPy views of the tensors, which cost a microsecond
-    instead of a tensor indexing call.
+    Each transition carries the id of its episode and, in the "rate" column, its success rating
+    (``duet.datamodules.rating``), −1 until that episode ends; then ``rate`` gives its transitions
+    their ratings. ``sample`` draws uniformly among rated transitions only. Writes go through
+    NumPy views of the tensors, which cost a microsecond instead of a tensor indexing call.
     """
 
     def __init__(self, capacity: int, state_size: int) -> None:
@@ -86,18 +88,18 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
         return slots
 
-    def rate(self, episode: int, slots: np.ndarray, rates) -> int:
+    def rate(self, episode: int, slots: np.ndarray, ratings) -> int:
         """Rate the transitions that ``episode`` wrote to ``slots`` (n,), in the order written,
-        with ``rates`` (one rate, or (n,)). Slots the ring has since overwritten with other
-        episodes keep their own rates. Returns how many transitions were rated."""
+        with ``ratings`` (one rating, or (n,)). Slots the ring has since overwritten with other
+        episodes keep their own ratings. Returns how many transitions were rated."""
         episodes = self.arrays["episode"]
         if len(slots) and episodes[slots[0]] == episode:
             # The oldest is still there, so are the later ones: the ring overwrites in order.
-            self.arrays["rate"][slots] = rates
+            self.arrays["rate"][slots] = ratings
             return len(slots)
         still_there = episodes[slots] == episode
-        rates = np.broadcast_to(rates, still_there.shape)
-        self.arrays["rate"][slots[still_there]] = rates[still_there]
+        ratings = np.broadcast_to(ratings, still_there.shape)
+        self.arrays["rate"][slots[still_there]] = ratings[still_there]
         return int(still_there.sum())
 
     def num_rated(self) -> int:
@@ -110,21 +112,21 @@ class ReplayBuffer:
         episodes still running, a small share of the buffer). It avoids listing the rated slots
         of the whole buffer at every batch; after a few rounds it lists them after all.
         """
-        rates = self.tensors["rate"]
+        ratings = self.tensors["rate"]
         if self.size == 0:
             raise RuntimeError(
                 "The replay buffer is empty: nothing was collected before the first batch. "
                 "Prefill it (GymCollector.prefill_steps) so that some episodes end first."
             )
         index = torch.randint(self.size, (batch_size,), generator=generator)
-        unrated = rates.index_select(0, index) < 0  # index_select: half the cost of rates[index]
+        unrated = ratings.index_select(0, index) < 0  # index_select: half ratings[index]'s cost
         for _ in range(_REDRAW_ROUNDS):
             if not unrated.any():
                 break
             index[unrated] = torch.randint(self.size, (int(unrated.sum()),), generator=generator)
-            unrated = rates.index_select(0, index) < 0
+            unrated = ratings.index_select(0, index) < 0
         if unrated.any():
-            rated = (rates[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
+            rated = (ratings[: self.size] >= 0).nonzero().squeeze(1)  # (R,)
             if len(rated) == 0:
                 raise RuntimeError(
                     f"The replay buffer holds {self.size} transitions but none is rated yet: no "

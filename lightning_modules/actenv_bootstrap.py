@@ -1,41 +1,15 @@
-"""Bootstrapped rates: a transition rated from its own reward and Env's rate of the state it led
-to (one-step Q-learning on the rate scale), instead of from what followed in its episode."""
-
-from typing import NamedTuple
+"""Bootstrapped success ratings: a transition rated from its own reward and Env's rating of the
+state it led to (one-step Q-learning on the rating scale, ``duet.datamodules.rating``), instead of
+from what followed in its episode."""
 
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from duet.datamodules.rating import SuccessRating, bootstrapped_ratings
 from duet.datamodules.replay import Transitions
 from duet.lightning_modules.actenv_stages import env_q_per_action
 from duet.lightning_modules.networks.actenv import ActEnvNet
-
-
-class RateRule(NamedTuple):
-    """How the collector turns values into rates: rate = (value − offset) / scale, the value
-    v_t = (1 − discount)·r_t + discount·v_{t+1} (``duet.callbacks.rates.transition_values``)."""
-
-    discount: float | None
-    offset: float
-    scale: float
-
-
-def bootstrapped_rates(
-    rule: RateRule, rewards: Tensor, terminated: Tensor, next_rates: Tensor
-) -> Tensor:
-    """(B,) rewards, termination flags and rates of the next states -> (B,) rates.
-
-    On the rate scale v_t = (1 − γ)·r_t + γ·v_{t+1} reads
-    rate_t = (1 − γ)·(r_t − offset)/scale + γ·rate_{t+1}. After a termination nothing follows
-    (v = 0, so rate_{t+1} = −offset/scale); an episode cut off by a time limit goes on from its
-    next state, whose rate is bootstrapped like any other.
-    """
-    gamma = rule.discount
-    after_end = torch.full_like(next_rates, -rule.offset / rule.scale)
-    following = torch.where(terminated, after_end, next_rates)
-    rates = (1.0 - gamma) * (rewards - rule.offset) / rule.scale + gamma * following
-    return rates.clamp(0.0, 1.0)  # rounding must not push a BCE target out of [0, 1]
 
 
 def moving_average(network: nn.Module, decay: float) -> AveragedModel:
@@ -48,41 +22,42 @@ def moving_average(network: nn.Module, decay: float) -> AveragedModel:
 
 
 @torch.no_grad()
-def target_next_rates(target: AveragedModel, batch: Transitions, num_actions: int) -> Tensor:
-    """(B,) the target Env's rate of each next state: the sigmoid of its best action's Q. The
+def target_next_ratings(target: AveragedModel, batch: Transitions, num_actions: int) -> Tensor:
+    """(B,) the target Env network's rating of each next state: its best action's sigmoid(Q). The
     target is an average of Env's weights, the slowly moving target of Q-learning, so that Env
     does not chase its own latest estimate."""
-    env: ActEnvNet = target.module
-    batch_statistics = env.training and env.batchnorm_training
+    env_network = target.module
+    assert isinstance(env_network, ActEnvNet)  # AveragedModel types its copy as an nn.Module
+    batch_statistics = env_network.training and env_network.batchnorm_training
     if batch_statistics:  # its running statistics, as when acting
-        env.eval()
-    q = env_q_per_action(env, batch.next_state, num_actions)  # (B, A)
+        env_network.eval()
+    q = env_q_per_action(env_network, batch.next_state, num_actions)  # (B, A)
     if batch_statistics:
-        env.train()
+        env_network.train()
     return q.max(dim=1).values.sigmoid()
 
 
-def check_rule(rule: RateRule | None, decay: float) -> RateRule:
-    """The collector's rule, refused where it cannot bootstrap (``decay``: the agent's
+def check_rating(rating: SuccessRating | None, decay: float) -> SuccessRating:
+    """The collector's rating, refused where it cannot bootstrap (``decay``: the agent's
     bootstrap_target_decay, named in the message)."""
     option = f"ActEnvAgent: bootstrap_target_decay={decay}"
-    if rule is None:
+    if rating is None:
         raise RuntimeError(
             f"{option} rates transitions as the collector does, but no GymCollector said how: "
-            "add one to trainer.callbacks, or set bootstrap_target_decay to null."
+            "add a collector: section to the config, or set bootstrap_target_decay to null."
         )
-    if rule.discount is None:
+    if rating.discount is None:
         raise ValueError(
-            f"{option} needs GymCollector.discount (e.g. 0.97), which is null: an episode's "
+            f"{option} needs collector.rating.discount (e.g. 0.97), which is null: an episode's "
             "undiscounted return cannot be bootstrapped step by step."
         )
-    return rule
+    return rating
 
 
-def with_bootstrapped_rates(
-    batch: Transitions, rule: RateRule, target: AveragedModel, num_actions: int
+def with_bootstrapped_ratings(
+    batch: Transitions, rating: SuccessRating, target: AveragedModel, num_actions: int
 ) -> Transitions:
-    """The batch with its rates replaced by bootstrapped ones (what both Q heads then learn)."""
-    next_rates = target_next_rates(target, batch, num_actions)
-    rates = bootstrapped_rates(rule, batch.reward, batch.terminated, next_rates)
-    return batch._replace(rate=rates.to(batch.rate.dtype))
+    """The batch with its ratings replaced by bootstrapped ones (what both Q heads then learn)."""
+    next_ratings = target_next_ratings(target, batch, num_actions)
+    ratings = bootstrapped_ratings(rating, batch.reward, batch.terminated, next_ratings)
+    return batch._replace(rate=ratings.to(batch.rate.dtype))

@@ -42,8 +42,9 @@ class AdamGroup(NamedTuple):
     settings: dict
 
 
-def adam_groups(optimizer: Adam, names: dict[int, str]) -> list[AdamGroup]:
-    """The optimizer's groups, each with the parameters that have state (``names``: id -> name)."""
+def adam_groups(optimizer: Optimizer, names: dict[int, str]) -> list[AdamGroup]:
+    """The groups of an Adam optimizer (``check_optimizers`` refuses others), each with the
+    parameters that have state (``names``: id -> name)."""
     groups = []
     for group in optimizer.param_groups:
         params = [p for p in group["params"] if p in optimizer.state]
@@ -128,9 +129,10 @@ class CompiledIteration:
         return all(optimizer.state for optimizer in optimizers)
 
     def __call__(
-        self, optimizers: Sequence[Adam], batch: Transitions, stage_options: Sequence[tuple]
+        self, optimizers: Sequence[Optimizer], batch: Transitions, stage_options: Sequence[tuple]
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Run one iteration, updating the weights and the optimizers' state; the four losses."""
+        """Run one iteration with the four Adam optimizers (``check_optimizers``), updating the
+        weights and the optimizers' state; the four losses."""
         network_of = (0, 1, 0, 1)  # a_opt and a_opt2 update Act, e_opt and e_opt2 Env
         groups = [
             adam_groups(optimizer, self.names[network_of[index]])
@@ -146,13 +148,14 @@ class CompiledIteration:
         batch: Transitions,
         stage_options: tuple[tuple, ...],
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        losses = ()
+        act_buffers, env_buffers = buffers
+        losses: tuple[Tensor, ...] = ()
         for first, stage, options in zip((0, 2), STAGES, stage_options, strict=True):
             act_groups, env_groups = groups[first], groups[first + 1]
-            params = [named_params(act_groups), named_params(env_groups)]
+            act_params, env_params = named_params(act_groups), named_params(env_groups)
             (act_grads, env_grads), stage_losses = grad(
                 self.loss_sum, argnums=(0, 1), has_aux=True
-            )(*params, *buffers, batch, stage, options)
+            )(act_params, env_params, act_buffers, env_buffers, batch, stage, options)
             act_ordered = [act_grads[name] for group in act_groups for name in group.names]
             env_ordered = [env_grads[name] for group in env_groups for name in group.names]
             if self.average is not None:  # both networks in one all-reduce, as in eager mode
@@ -165,7 +168,8 @@ class CompiledIteration:
                 self.update(act_groups, act_ordered, self.clip_norms[first])
                 self.update(env_groups, env_ordered, self.clip_norms[first + 1])
             losses += stage_losses
-        return losses
+        a_loss, e_loss, a_loss2, e_loss2 = losses
+        return a_loss, e_loss, a_loss2, e_loss2
 
     def update(self, groups: list[AdamGroup], grads: list[Tensor], max_norm: float | None) -> None:
         """One optimizer's step on its groups' gradients, in their order: clip, then Adam on each

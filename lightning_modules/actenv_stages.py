@@ -59,4 +59,6 @@ def second_stage_losses(
     return a_loss2, q_matching_weight * env_q_matching_loss(env_q, act_q.detach())
 
 
-STAGES = (first_stage_losses, second_stage_losses)
+# Each stage: (Act, Env, batch, *its options) -> (Act's loss, Env's loss).
+Stage = Callable[..., tuple[Tensor, Tensor]]
+STAGES: tuple[Stage, Stage] = (first_stage_losses, second_stage_losses)

@@ -9,7 +9,7 @@ the generator is judged through the same augmentation.
 import torch
 from torch import Tensor
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 
 BACKGROUND = -1.0  # MNIST's background in the [-1, 1] range the networks see
 
@@ -41,10 +41,10 @@ class DifferentiableAugmentation:
 def augmentation_or_none(
     owner: str, translation: float, cutout: float
 ) -> DifferentiableAugmentation | None:
-    """The augmentation a module's ``augment_translation`` and ``augment_cutout`` options ask for
-    (checked, naming them), or None when both are 0."""
-    settings.between(owner, "augment_translation", translation, 0, 0.5)
-    settings.between(owner, "augment_cutout", cutout, 0, 1)
+    """The augmentation a GAN's ``stabilizers.augment_translation`` and
+    ``stabilizers.augment_cutout`` ask for (checked, naming them), or None when both are 0."""
+    option_checks.between(owner, "stabilizers.augment_translation", translation, 0, 0.5)
+    option_checks.between(owner, "stabilizers.augment_cutout", cutout, 0, 1)
     return DifferentiableAugmentation(translation, cutout) if translation or cutout else None
 
 

@@ -25,7 +25,7 @@ def tensor_digest(checkpoint: dict) -> str:
     return digest.hexdigest()
 
 
-def _update(digest: "hashlib._Hash", value: Any) -> None:
+def _update(digest: hashlib.blake2b, value: Any) -> None:
     if isinstance(value, dict):
         for key in sorted(value, key=str):
             digest.update(str(key).encode())

@@ -3,14 +3,19 @@
 import importlib
 import inspect
 from pathlib import Path
+from typing import TypeVar
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import instantiate_module
 from lightning.pytorch.utilities import rank_zero_warn
 
 from duet.lightning_modules.checkpoint_files import digest_matches, newest_intact
 from duet.lightning_modules.networks.builders import identity
+from duet.lightning_modules.option_groups import flattened
+
+SavedModule = TypeVar("SavedModule", bound=L.LightningModule)
 
 
 class CheckpointError(RuntimeError):
@@ -85,7 +90,7 @@ def init_defaults(module_class: type) -> dict:
     for cls in module_class.__mro__:
         if "__init__" not in vars(cls):
             continue
-        parameters = inspect.signature(cls.__init__).parameters.values()
+        parameters = inspect.signature(vars(cls)["__init__"]).parameters.values()
         for p in parameters:
             if p.default is not p.empty:
                 found.setdefault(p.name, p.default)
@@ -100,15 +105,17 @@ def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path
     module: a setting left at its default takes the checkpoint's value (as LightningCLI does),
     but one set to something else would be replaced without a word. So the agent's sizes, None
     by default and filled in from the environment, may be left unset."""
-    saved = dict(checkpoint.get("hyper_parameters") or {})
-    given = dict(model_config.get("init_args") or {})
     module_class = import_class(model_config.get("class_path", ""))
+    saved = upgraded_options(module_class, checkpoint.get("hyper_parameters") or {})
+    given = dict(model_config.get("init_args") or {})
     defaults = init_defaults(module_class) if isinstance(module_class, type) else {}
     # Networks and losses compare by what they are, not by how they were named.
     for name in getattr(module_class, "COMPONENTS", ()):
         for values in (saved, given, defaults):
             if name in values:
                 values[name] = identity(values[name])
+    # Grouped options compare field by field (a checkpoint stores no schedulers).
+    saved, given, defaults = flattened(saved), flattened(given), flattened(defaults)
     differences = [
         f"model.{name} is {given[name]!r} here but {saved[name]!r} in the checkpoint"
         for name in sorted(set(given) & set(saved))
@@ -119,6 +126,26 @@ def check_module_settings(checkpoint: dict, model_config: dict, path: str | Path
             f"{'; '.join(differences)} ({path}). A resumed run continues the checkpoint's "
             "module: drop these options, or start a new run without --ckpt_path."
         )
+
+
+def upgraded_options(module_class: type | None, hparams: dict) -> dict:
+    """A checkpoint's hyperparameters with earlier releases' options in their places today
+    (``upgrade_options`` of duet's modules; other modules' as they are)."""
+    upgrade = getattr(module_class, "upgrade_options", None)
+    return upgrade(dict(hparams)) if upgrade is not None else dict(hparams)
+
+
+def module_from_checkpoint(module_class: type[SavedModule], checkpoint: dict) -> SavedModule:
+    """The module a checkpoint holds, built from its hyperparameters (upgraded), its state
+    loaded: what Lightning's ``load_from_checkpoint`` does, from a checkpoint already read."""
+    hparams = upgraded_options(module_class, checkpoint.get("hyper_parameters") or {})
+    if hparams.pop("_instantiator", None) is not None:  # saved by LightningCLI: a parsed config
+        module = instantiate_module(module_class, hparams)
+    else:
+        module = module_class(**hparams)
+    module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
 
 
 def check_state_matches(module: L.LightningModule, checkpoint: dict) -> None:
@@ -154,7 +181,9 @@ def warn_of_an_old_noise_state(checkpoint: dict) -> None:
         )
 
 
-def load_duet_module(path: str | Path, base: type, what: str, device: str = "cpu"):
+def load_duet_module(
+    path: str | Path, base: type[SavedModule], what: str, device: str = "cpu"
+) -> tuple[SavedModule, dict]:
     """(module in eval mode on ``device``, checkpoint dict) for a checkpoint saved by ``base`` or a
     subclass of it; a CheckpointError naming the file and what was found otherwise."""
     checkpoint = read_checkpoint(path)
@@ -162,4 +191,4 @@ def load_duet_module(path: str | Path, base: type, what: str, device: str = "cpu
     module_class = import_class(saved) if saved else None
     if not (isinstance(module_class, type) and issubclass(module_class, base)):
         raise CheckpointError(f"{path} holds a {saved or 'non-duet'} checkpoint, not {what}.")
-    return module_class.load_from_checkpoint(path, map_location=device).eval(), checkpoint
+    return module_from_checkpoint(module_class, checkpoint).to(device).eval(), checkpoint

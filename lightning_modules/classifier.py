@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.optim import Adam, Optimizer
 from torchmetrics.classification import MulticlassAccuracy
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 from duet.lightning_modules.checkpoints import check_state_matches
 from duet.lightning_modules.networks.lenet import LeNet
 from duet.lightning_modules.steps import record_module_class
@@ -32,10 +32,10 @@ class MNISTClassifier(L.LightningModule):
         optimizer: OptimizerCallable = classifier_adam,
     ) -> None:
         super().__init__()
-        settings.at_least("MNISTClassifier", "feature_size", feature_size, 1)
+        option_checks.at_least("MNISTClassifier", "feature_size", feature_size, 1)
         valid = isinstance(dropout, int | float) and 0 <= dropout < 1
-        settings.require("MNISTClassifier", "dropout", dropout, valid, "in [0, 1)")
-        settings.learning_rates("MNISTClassifier", "optimizer", optimizer)
+        option_checks.require("MNISTClassifier", "dropout", dropout, valid, "in [0, 1)")
+        option_checks.learning_rates("MNISTClassifier", "optimizer", optimizer)
         self.save_hyperparameters(ignore=["optimizer"])
         self.network = LeNet(feature_size, dropout)
         self.optimizer = optimizer

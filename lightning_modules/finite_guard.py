@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from duet.datamodules.lightning_internals import logging_due
 from duet.lightning_modules.checkpoints import model_checkpoint
-from duet.lightning_modules.steps import logging_due
 
 
 def floating_tensors(state) -> Iterator[Tensor]:
@@ -66,7 +66,7 @@ class FiniteGuard:
         self.latest = {name: loss.detach() for name, loss in losses.items()}
         largest = torch.stack(list(self.latest.values())).abs().max()
         self.largest = largest if self.largest is None else torch.maximum(self.largest, largest)
-        if logging_due(module):
+        if logging_due(module.trainer):
             self.check(module)
 
     def check(self, module: L.LightningModule) -> None:
@@ -99,8 +99,8 @@ class FiniteGuard:
         if math.isfinite(largest):
             what = (
                 f"A loss reached {largest:.3g}, above loss_limit {self.loss_limit:g}, {when}: the "
-                "run is diverging (raise model.loss_limit, or set it to null, if such losses are "
-                "expected)"
+                "run is diverging (raise model.optimization.loss_limit, or set it to null, if such "
+                "losses are expected)"
             )
         else:
             what = f"A loss became NaN or infinite {when}"

@@ -38,7 +38,9 @@ class InceptionFeatures(nn.Module):
         return self.network(images).reshape(len(images), -1)
 
     def head(self, features: Tensor) -> Tensor:
-        return features @ self.network.fc.weight.T
+        logits = self.network.fc  # torch-fidelity's Inception ends in nn.Linear(2048, 1008)
+        assert isinstance(logits, nn.Linear)
+        return features @ logits.weight.T
 
 
 def inception_features(weights: str | Path | None = None) -> InceptionFeatures:

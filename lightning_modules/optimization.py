@@ -23,24 +23,25 @@ from lightning.pytorch.cli import LRSchedulerCallable
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 
 SchedulerInterval = Literal["iteration", "epoch"]
 
 
-def check_options(
-    owner: str,
-    interval: str,
-    clip_norms: dict[str, float | None],
-) -> None:
-    """Refuse an unknown scheduler interval or a clipping norm that is not positive."""
+def check_interval(owner: str, interval: str) -> None:
+    """Refuse an unknown scheduler interval."""
     if interval not in get_args(SchedulerInterval):
         raise ValueError(
-            f"{owner}: scheduler_interval must be 'iteration' or 'epoch', got {interval!r}."
+            f"{owner}: optimization.scheduler_interval must be 'iteration' or 'epoch', got "
+            f"{interval!r}."
         )
+
+
+def check_clip_norms(owner: str, clip_norms: dict[str, float | None]) -> None:
+    """Refuse a clipping norm that is not positive."""
     for name, norm in clip_norms.items():
         if norm is not None:
-            settings.positive(owner, name, norm)
+            option_checks.positive(owner, name, norm)
 
 
 def scheduler_configs(
@@ -73,8 +74,10 @@ def advance_schedules(module: L.LightningModule, interval: SchedulerInterval) ->
     trainer = module.trainer
     target = trainer.global_step if interval == "iteration" else trainer.current_epoch
     for config in trainer.lr_scheduler_configs:
-        while config.scheduler.last_epoch < target:
-            config.scheduler.step()
+        scheduler = config.scheduler
+        assert not isinstance(scheduler, ReduceLROnPlateau)  # scheduler_configs refuses it
+        while scheduler.last_epoch < target:
+            scheduler.step()
 
 
 def clip_gradients(

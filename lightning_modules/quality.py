@@ -9,6 +9,7 @@ turns it into the classifier's input.
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -60,6 +61,21 @@ def classifier_input(images: Tensor) -> Tensor:
     return x
 
 
+class FeatureClassifier(Protocol):
+    """What the metrics need of a classifier: an ``nn.Module`` (LeNet, InceptionFeatures) whose
+    ``features`` are the space of FID and KID and whose ``head`` gives the class logits of IS."""
+
+    feature_size: int
+
+    def features(self, images: Tensor) -> Tensor: ...
+
+    def head(self, features: Tensor) -> Tensor: ...
+
+    def eval(self) -> "FeatureClassifier": ...
+
+    def requires_grad_(self, requires_grad: bool = True) -> "FeatureClassifier": ...
+
+
 class SharedClassifier(nn.Module):
     """A trained classifier (``features(x)``, ``head(features)``, ``feature_size``; a LeNet or the
     Inception network), frozen in eval mode (no dropout) and out of any optimizer, that runs once
@@ -67,7 +83,7 @@ class SharedClassifier(nn.Module):
     features and logits of the last batch it saw are kept for them. (The batch is recognised by
     identity; a batch changed in place between two requests would be served stale outputs.)"""
 
-    def __init__(self, classifier: nn.Module, prepare: Callable[[Tensor], Tensor]) -> None:
+    def __init__(self, classifier: FeatureClassifier, prepare: Callable[[Tensor], Tensor]) -> None:
         super().__init__()
         self.classifier = classifier.eval().requires_grad_(False)
         self.prepare = prepare  # uint8 images -> the classifier's input
@@ -115,6 +131,7 @@ class ClassCounts(Metric):
     that stops drawing a digit shows here long before FID or a sample grid shows it."""
 
     full_state_update = False
+    counts: Tensor  # (classes,) int64, registered by add_state
 
     def __init__(self, classifier: SharedClassifier) -> None:
         super().__init__()
@@ -149,7 +166,7 @@ class SampleQualityMetrics(nn.Module):
 
     def __init__(
         self,
-        classifier: nn.Module,
+        classifier: FeatureClassifier,
         kid_subset_size: int = 1_000,
         kid_subsets: int = 100,
         prepare: Callable[[Tensor], Tensor] = classifier_input,

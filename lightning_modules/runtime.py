@@ -2,7 +2,7 @@
 
 import os
 
-import torch
+from duet.datamodules.lightning_internals import nvml_unavailable
 
 
 def skip_failing_nvml_probe() -> None:
@@ -17,5 +17,5 @@ def skip_failing_nvml_probe() -> None:
     """
     if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") != "1":
         return
-    if torch.version.cuda is not None and torch.cuda._device_count_nvml() < 0:
+    if nvml_unavailable():
         del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]

@@ -1,6 +1,7 @@
 """Samples of a GAN-family checkpoint, as ``duet sample`` and ``duet evaluate`` draw them."""
 
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -8,6 +9,28 @@ from duet.lightning_modules.checkpoints import CheckpointError, load_duet_module
 from duet.lightning_modules.conditional_gan import ConditionalGAN
 from duet.lightning_modules.gan import GAN
 from duet.lightning_modules.gan_losses import sample_noise
+
+
+@runtime_checkable
+class SampleSource(Protocol):
+    """A module that draws images from noise: the GAN family, or any module with these two."""
+
+    noise_dim: int
+
+    def generate(self, noise: torch.Tensor) -> torch.Tensor:
+        """(B, noise_dim) noise -> (B, C, H, W) images in [-1, 1]."""
+        ...
+
+
+def sample_source(module: object, owner: str) -> SampleSource:
+    """``module``, refused in one line unless it is a ``SampleSource`` (``owner``: the callback
+    that draws from it)."""
+    if not isinstance(module, SampleSource):
+        raise TypeError(
+            f"{owner} draws from a GAN module (one with noise_dim and generate()), but the "
+            f"model is a {type(module).__name__}. Remove {owner} from trainer.callbacks."
+        )
+    return module
 
 
 def load_generator_module(checkpoint_path: Path, device: str = "cpu") -> GAN:

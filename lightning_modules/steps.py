@@ -1,39 +1,12 @@
 """Helpers shared by the manual-optimization modules."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import lightning as L
-from lightning.pytorch.core.optimizer import LightningOptimizer
+import torch
+from lightning.pytorch.strategies import ParallelStrategy
 from torch import Tensor, nn
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
-
-def _do_nothing() -> None:
-    pass
-
-
-def step_uncounted(optimizer: LightningOptimizer) -> None:
-    """``optimizer.step()`` that does not advance ``trainer.global_step``.
-
-    Lightning counts every optimizer step of manual optimization in ``global_step`` (Lightning
-    issue 17958), so two optimizers would count two steps per batch. Each duet module lets exactly
-    one step per batch count, so ``max_steps``, ``every_n_train_steps`` and the logger's x-axis
-    all count training iterations (batches).
-    """
-    before, after = optimizer._on_before_step, optimizer._on_after_step
-    optimizer._on_before_step = optimizer._on_after_step = _do_nothing
-    try:
-        optimizer.step()
-    finally:
-        optimizer._on_before_step, optimizer._on_after_step = before, after
-
-
-def count_step(optimizer: LightningOptimizer) -> None:
-    """Count one step of ``optimizer`` in ``trainer.global_step`` without stepping it: for an
-    update computed elsewhere (the agent's compiled iteration), as ``step()`` would count it."""
-    optimizer._on_before_step()
-    optimizer._on_after_step()
 
 
 @contextmanager
@@ -45,8 +18,11 @@ def manual_gradient_sync(module: L.LightningModule) -> Iterator[None]:
     producing loss" error of manual-optimization GANs). Averaging by hand syncs exactly the
     network about to step, once per sub-step, under any DDP setting.
     """
-    block = getattr(module.trainer.strategy, "block_backward_sync", None)
-    with block() if block is not None else nullcontext():
+    strategy = module.trainer.strategy
+    if isinstance(strategy, ParallelStrategy):
+        with strategy.block_backward_sync():
+            yield
+    else:
         yield
 
 
@@ -63,18 +39,10 @@ def averaged_over_processes(module: L.LightningModule, tensors: list[Tensor]) ->
     """The tensors' means over all processes, from one all-reduce of them flattened together."""
     if module.trainer.world_size == 1 or not tensors:
         return tensors
-    averaged = module.trainer.strategy.reduce(_flatten_dense_tensors(tensors), reduce_op="mean")
-    return list(_unflatten_dense_tensors(averaged, tensors))
-
-
-def logging_due(module: L.LightningModule) -> bool:
-    """Whether the loggers write metrics logged in this training iteration.
-
-    On other iterations Lightning drops step metrics, but each ``self.log`` call still costs its
-    bookkeeping, a visible share of a small model's iteration in a profile (BENCHMARKS.md).
-    Metrics stay on the progress bar until the next logged step.
-    """
-    return module.trainer._logger_connector.should_update_logs  # Lightning's own rule
+    flat = torch.cat([tensor.reshape(-1) for tensor in tensors])
+    averaged = module.trainer.strategy.reduce(flat, reduce_op="mean")
+    pieces = averaged.split([tensor.numel() for tensor in tensors])
+    return [piece.view_as(tensor) for piece, tensor in zip(pieces, tensors, strict=True)]
 
 
 def record_module_class(module: L.LightningModule, checkpoint: dict) -> None:

@@ -1,38 +1,31 @@
 """WGAN-GP (Gulrajani et al., 2017) on the DCGAN networks, with manual optimization."""
 
-from collections.abc import Iterable
-
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
-from torch.optim import Adam, Optimizer
 
-from duet.datamodules import settings
+from duet.datamodules import option_checks
 from duet.lightning_modules.gan import GAN
 from duet.lightning_modules.gan_losses import (
     gradient_penalty,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
+from duet.lightning_modules.gan_options import Stabilizers
 from duet.lightning_modules.networks import DCDiscriminator, DCGenerator
 from duet.lightning_modules.networks.builders import (
-    REFERENCE_IMAGE_SHAPE,
     DiscriminatorBuilder,
     GANLoss,
     GeneratorBuilder,
-    ImageShape,
 )
-from duet.lightning_modules.optimization import SchedulerInterval, advance_schedules
+from duet.lightning_modules.option_groups import as_group
+from duet.lightning_modules.reference_optimizers import WGANGPAdam
 from duet.lightning_modules.steps import (
     average_gradients,
-    logging_due,
     manual_gradient_sync,
 )
 
-
-def wgan_gp_adam(params: Iterable) -> Optimizer:
-    """Adam(lr=1e-4, betas=(0, 0.9)), the WGAN-GP paper's optimizer (fused, as in gan.py)."""
-    return Adam(params, lr=1e-4, betas=(0.0, 0.9), fused=True)
+wgan_gp_adam = WGANGPAdam  # its name before 0.3, which saved configs may hold
 
 
 class WGANGP(GAN):
@@ -47,50 +40,47 @@ class WGANGP(GAN):
 
     Args:
         n_critic: critic steps per generator step (paper: 5).
-        The critic's loss is ``discriminator_loss`` plus λ times the gradient penalty.
-        penalty_weight: λ (paper: 10).
-        Other arguments as for GAN; optimizers default to Adam(1e-4, betas=(0, 0.9)). A scheduler
-        with interval "iteration" counts iterations (critic steps), also the generator's.
+        penalty_weight: λ (paper: 10); the critic's loss is ``discriminator_loss`` plus λ times
+            the gradient penalty.
+        Every other option is GAN's, with the DCGAN networks, the Wasserstein losses and
+        Adam(1e-4, betas=(0, 0.9)) as defaults. A scheduler with interval "iteration" counts
+        iterations (critic steps), also the generator's. The penalty is the critic's
+        regularizer: GAN's augmentation and R1 penalty are refused.
     """
+
+    UNSUPPORTED = ("augment_translation", "augment_cutout", "r1_weight")  # of the stabilizers
 
     def __init__(
         self,
-        noise_dim: int = 96,
+        *,
+        n_critic: int = 5,
+        penalty_weight: float = 10.0,
         generator: GeneratorBuilder = DCGenerator,
         discriminator: DiscriminatorBuilder = DCDiscriminator,
         generator_loss: GANLoss = wasserstein_generator_loss,
         discriminator_loss: GANLoss = wasserstein_critic_loss,
-        image_shape: ImageShape = REFERENCE_IMAGE_SHAPE,
-        n_critic: int = 5,
-        penalty_weight: float = 10.0,
-        generator_optimizer: OptimizerCallable = wgan_gp_adam,
-        discriminator_optimizer: OptimizerCallable = wgan_gp_adam,
-        ema_decay: float | None = None,
-        loss_limit: float | None = 1e6,
-        generator_scheduler: LRSchedulerCallable | None = None,
-        discriminator_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: SchedulerInterval = "iteration",
-        generator_clip_norm: float | None = None,
-        discriminator_clip_norm: float | None = None,
+        generator_optimizer: OptimizerCallable = WGANGPAdam,
+        discriminator_optimizer: OptimizerCallable = WGANGPAdam,
+        **options,
     ) -> None:
-        settings.at_least("WGANGP", "n_critic", n_critic, 1)
-        settings.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
+        option_checks.at_least("WGANGP", "n_critic", n_critic, 1)
+        option_checks.at_least("WGANGP", "penalty_weight", penalty_weight, 0)
+        stabilizers = as_group(Stabilizers, options.get("stabilizers"))
+        for name in self.UNSUPPORTED:
+            if getattr(stabilizers, name):
+                raise ValueError(
+                    f"WGANGP does not take stabilizers.{name}={getattr(stabilizers, name)!r}: its "
+                    "critic is regularised by the gradient penalty (penalty_weight); drop the "
+                    "option or use GAN or DCGAN."
+                )
         super().__init__(
-            noise_dim=noise_dim,
             generator=generator,
             discriminator=discriminator,
             generator_loss=generator_loss,
             discriminator_loss=discriminator_loss,
-            image_shape=image_shape,
             generator_optimizer=generator_optimizer,
             discriminator_optimizer=discriminator_optimizer,
-            ema_decay=ema_decay,
-            loss_limit=loss_limit,
-            generator_scheduler=generator_scheduler,
-            discriminator_scheduler=discriminator_scheduler,
-            scheduler_interval=scheduler_interval,
-            generator_clip_norm=generator_clip_norm,
-            discriminator_clip_norm=discriminator_clip_norm,
+            **options,
         )
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
@@ -98,8 +88,8 @@ class WGANGP(GAN):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, C, H, W) in [-1, 1]
-        critic_optimizer, g_optimizer = self.optimizers()
-        advance_schedules(self, self.scheduler_interval)  # a new epoch's rates
+        critic_optimizer, g_optimizer = self.optimizer_list()
+        self.advance_schedules()  # a new epoch's rates
 
         with manual_gradient_sync(self):  # each network's gradients averaged once, before its step
             # 1. Critic step with the gradient penalty on random interpolates.
@@ -126,19 +116,15 @@ class WGANGP(GAN):
             if self.latest_g_loss is not None:  # whether or not this iteration stepped G
                 losses["train/g_loss"] = self.latest_g_loss
 
-        advance_schedules(self, self.scheduler_interval)  # the next iteration's rates
+        self.advance_schedules()  # the next iteration's rates
 
-        self.finite_guard.after_iteration(self, losses)
-        if logging_due(self):
-            self.log_dict(losses, prog_bar=True)
-            self.log_dict(
-                {
-                    "train/d_real": d_real.mean(),
-                    "train/d_fake": d_fake.mean(),
-                    "train/wasserstein": wasserstein,
-                    "train/gradient_penalty": penalty,
-                }
-            )
+        details = {
+            "train/d_real": d_real.mean(),
+            "train/d_fake": d_fake.mean(),
+            "train/wasserstein": wasserstein,
+            "train/gradient_penalty": penalty,
+        }
+        self.finish_iteration(losses, details)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)

@@ -2,6 +2,8 @@
 
 ``--config gan`` (also ``gan.yaml``, ``configs/gan.yaml``, ``metrics/fid``) reads the packaged
 ``gan.yaml`` unless a file of that name exists where the command runs: a path always wins.
+Every run reads ``base.yaml`` (the trainer, checkpoints and logger that the experiments share)
+before its ``--config`` files: a config, packaged or your own, states only what differs.
 
     duet configs                 every config, one line each
     duet configs show NAME       print one
@@ -16,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 
 CONFIG_FLAGS = ("--config", "-c")
+BASE = "base"  # configs/base.yaml, read before every --config (scripts/train.py)
 
 
 class ConfigError(ValueError):
@@ -25,9 +28,21 @@ class ConfigError(ValueError):
 def packaged_configs() -> dict[str, Path]:
     """Name (the path under configs/ without ``.yaml``, e.g. ``metrics/fid``) -> file."""
     root = Path(str(files("duet.configs")))
+    # Resolved: a development install links each file to the repository's configs/, which
+    # messages and saved configs then name.
     return {
-        path.relative_to(root).with_suffix("").as_posix(): path for path in root.rglob("*.yaml")
+        path.relative_to(root).with_suffix("").as_posix(): path.resolve()
+        for path in root.rglob("*.yaml")
     }
+
+
+def base_config() -> Path:
+    """The packaged ``base.yaml`` that every run reads first; ``ConfigError`` when the install
+    lacks it (jsonargparse would skip a missing default config file without a word)."""
+    path = Path(str(files("duet.configs"))) / f"{BASE}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"duet's {path} is missing: reinstall duet (pip install .).")
+    return path.resolve()
 
 
 def summary(path: Path) -> str:
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.action is None:
         configs = packaged_configs()
         width = max(map(len, configs))
-        for name in sorted(configs):
+        for name in sorted(configs, key=lambda name: (name != BASE, name)):  # the base first
             print(f"{name:<{width}}  {summary(configs[name])}")
         return 0
     source = find_config(args.name)

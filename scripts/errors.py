@@ -33,11 +33,12 @@ def raised_by_duet(exception: BaseException) -> bool:
 def duet_error(exception: BaseException) -> BaseException | None:
     """The first exception, from the outermost down its chain of causes, that duet raised."""
     seen = set()
-    while exception is not None and id(exception) not in seen:
-        seen.add(id(exception))
-        if raised_by_duet(exception):
-            return exception
-        exception = exception.__cause__ or exception.__context__
+    cause: BaseException | None = exception
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if raised_by_duet(cause):
+            return cause
+        cause = cause.__cause__ or cause.__context__
     return None
 
 

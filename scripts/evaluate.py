@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 # The datasets in MNIST's format that duet.datamodules.mnist reads (a test keeps the two equal).
 DATASET_NAMES = ("MNIST", "FashionMNIST", "KMNIST")
@@ -27,7 +28,7 @@ MNIST_LIKE = (1, 28, 28)  # images scored in the MNIST classifier's features
 
 
 def format_table(
-    results: dict[str, dict[str, float]], num: int, num_test: int, digits: bool = True
+    results: dict[str, dict[str, Any]], num: int, num_test: int, digits: bool = True
 ) -> str:
     """The figures; with ``digits``, the share of each digit the MNIST classifier sees."""
     lines = [
@@ -134,6 +135,7 @@ def mnist_reference(args: argparse.Namespace) -> tuple:
     import torch
 
     from duet.datamodules import MNISTDataModule
+    from duet.datamodules.in_memory import built
     from duet.lightning_modules.quality import classifier_input, load_classifier
 
     classifier = load_classifier(args.classifier)
@@ -141,8 +143,11 @@ def mnist_reference(args: argparse.Namespace) -> tuple:
     data.prepare_data()
     data.setup("fit")
     data.setup("test")
-    train_images = torch.cat([data.train_set.images, data.val_set.images])
-    return classifier, classifier_input, data.test_set.images, train_images
+    train_set, val_set, test_set = (
+        built(images, "evaluate") for images in (data.train_set, data.val_set, data.test_set)
+    )
+    train_images = torch.cat([train_set.images, val_set.images])
+    return classifier, classifier_input, test_set.images, train_images
 
 
 def image_reference(args: argparse.Namespace, checkpoint: dict) -> tuple:
@@ -151,6 +156,7 @@ def image_reference(args: argparse.Namespace, checkpoint: dict) -> tuple:
 
     from duet.datamodules import ImageDataModule
     from duet.datamodules.image_sources import ImageSourceError
+    from duet.datamodules.in_memory import built
     from duet.lightning_modules.inception import inception_features, inception_input
 
     options = dict(checkpoint.get("datamodule_hyper_parameters") or {})
@@ -165,7 +171,8 @@ def image_reference(args: argparse.Namespace, checkpoint: dict) -> tuple:
     data = ImageDataModule(**options | {"val_size": 0})
     data.prepare_data()
     data.setup("fit")
-    order = torch.randperm(len(data.train_set), generator=torch.Generator().manual_seed(args.seed))
-    images = data.train_set.images[order]
+    train_set = built(data.train_set, "evaluate")
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(args.seed))
+    images = train_set.images[order]
     half = len(images) // 2
     return inception_features(args.inception_weights), inception_input, images[:half], images[half:]

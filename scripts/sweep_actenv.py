@@ -52,8 +52,8 @@ def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int)
         f"--config={variant['config']}",
         *variant.get("args", []),
         f"--seed_everything={seed}",
-        f"--trainer.callbacks.init_args.seed={seed}",  # the collector, last in the list
-        f"--trainer.callbacks.init_args.max_env_steps={env_steps}",
+        f"--collector.seed={seed}",  # the collector's environments
+        f"--collector.stopping.max_env_steps={env_steps}",
         "--trainer.logger.class_path=lightning.pytorch.loggers.CSVLogger",
         f"--trainer.logger.init_args.save_dir={run_dir.parent}",
         f"--trainer.logger.init_args.name={run_dir.name}",
@@ -69,7 +69,7 @@ def train(variant: dict, seed: int, env_steps: int, run_dir: Path, threads: int)
 
 def read_curves(metrics_csv: Path) -> dict[str, list[tuple[float, float]]]:
     """(env steps, value) of the greedy evaluations and of the training 100-episode mean."""
-    curves = {"greedy": [], "training": []}
+    curves: dict[str, list[tuple[float, float]]] = {"greedy": [], "training": []}
     with open(metrics_csv) as file:
         for row in csv.DictReader(file):
             if row.get("eval/greedy_mean_return"):
@@ -88,6 +88,8 @@ def greedy_play(checkpoint_path: Path, episodes: int) -> tuple[np.ndarray, int]:
     checkpoint's training iteration."""
     agent, checkpoint = load_agent(checkpoint_path)
     env_id, env_kwargs = trained_environment(checkpoint)
+    if env_id is None:
+        raise ValueError(f"{checkpoint_path} has no GymCollector: the sweep trains with one.")
     env = make_env(env_id, None, env_kwargs)
     returns = np.array(play(agent, env, episodes, seed=0))
     env.close()

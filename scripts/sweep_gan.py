@@ -32,6 +32,7 @@ import torch
 
 from duet.callbacks.episode_plot import plt
 from duet.datamodules import MNISTDataModule
+from duet.datamodules.in_memory import built
 from duet.lightning_modules.quality import load_classifier
 from duet.lightning_modules.sampling import load_generator_module
 from duet.lightning_modules.scoring import evaluate
@@ -96,7 +97,8 @@ def load_judge(args) -> Judge:
     data.setup("fit")
     data.setup("test")
     classifier = load_classifier(args.classifier)
-    return Judge(classifier, data.test_set.images, data.train_set.images)
+    test_set, train_set = built(data.test_set, "sweep"), built(data.train_set, "sweep")
+    return Judge(classifier, test_set.images, train_set.images)
 
 
 def score(checkpoint: Path, judge: Judge, num: int) -> dict:
@@ -162,17 +164,17 @@ def table(results: list[dict], sweep: dict) -> str:
     for name in dict.fromkeys(r["variant"] for r in results):
         runs = [r for r in results if r["variant"] == name]
         fids = [r["generator"]["fid"] for r in runs]
-        within = sum(shares_within(r, low, high) for r in runs)
+        seeds_within = sum(shares_within(r, low, high) for r in runs)
         lines.append(
             f"| {name} | {statistics.median(fids):.1f} | {', '.join(f'{f:.1f}' for f in fids)} "
-            f"| {min(rarest(r) for r in runs):.1%} | {within}/{len(runs)} |"
+            f"| {min(rarest(r) for r in runs):.1%} | {seeds_within}/{len(runs)} |"
         )
     return "\n".join(lines)
 
 
 def plot(results: list[dict], low: float, path: Path) -> None:
     figure, (fid_axes, share_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
-    colours = {}
+    colours: dict[str, str] = {}  # variant -> matplotlib colour
     for r in results:
         steps, fids, shares = zip(*r["curve"], strict=True) if r["curve"] else ((), (), ())
         colour = colours.setdefault(r["variant"], f"C{len(colours)}")

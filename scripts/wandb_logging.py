@@ -11,6 +11,7 @@ the run folder.
 import netrc
 import os
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
@@ -38,7 +39,7 @@ class WandbOptions:
     name: str | None = None
     group: str | None = None
     mode: str | None = None
-    log_model: bool | str = False
+    log_model: bool | Literal["all"] = False
     tags: list[str] = field(default_factory=list)
 
 
@@ -46,7 +47,8 @@ def logged_in() -> bool:
     """Whether W&B credentials are present, without contacting the server."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    # Without a host name, only the netrc's default entry can match.
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
     try:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError):
@@ -87,7 +89,7 @@ def make_wandb_logger(options: WandbOptions, save_dir: str, run_id: str | None) 
             "the run folder only. Log in (wandb login) to upload them."
         )
         log_model = False
-    resume = {"id": run_id, "resume": "allow"} if run_id else {}
+    resume: dict[str, Any] = {"id": run_id, "resume": "allow"} if run_id else {}
     # Absolute: wandb's service process may run in another working directory.
     save_dir = os.path.abspath(save_dir)
     os.makedirs(save_dir, exist_ok=True)

@@ -38,8 +38,8 @@ def local_states(trainer: L.Trainer) -> dict:
     datamodule = trainer.datamodule
     if hasattr(datamodule, "local_state_dict"):
         states["data"] = datamodule.local_state_dict()
-    if getattr(datamodule, "_train_sampler", None) is not None:
-        states["sampler"] = datamodule._train_sampler.state_dict()
+    if getattr(datamodule, "train_sampler", None) is not None:
+        states["sampler"] = datamodule.train_sampler.state_dict()
     return states
 
 

@@ -9,6 +9,7 @@ import torch
 from duet.datamodules import ExperienceDataModule
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.actenv_losses import act_loss, act_q_loss, env_loss, env_q_matching_loss
+from duet.lightning_modules.actenv_options import ActEnvNetworks
 from duet.lightning_modules.networks.actenv import ActEnvNet
 
 
@@ -132,7 +133,8 @@ def snapshot(agent):
 def test_each_optimizer_moves_only_its_own_networks_trainable_parameters(trainable_heads, tmp_path):
     from tests.conftest import tiny_trainer
 
-    agent = ActEnvAgent(state_size=4, action_size=2, trainable_heads=trainable_heads)
+    network = ActEnvNetworks(trainable_heads=trainable_heads)
+    agent = ActEnvAgent(state_size=4, action_size=2, network=network)
     snapshots, grads = [snapshot(agent)], {}
 
     def on_start(trainer):
@@ -229,7 +231,8 @@ def test_build_refuses_other_sizes():
 @pytest.mark.parametrize("batchnorm_training", [False, True])
 def test_greedy_actions_are_the_argmax_of_act_logits(batchnorm_training):
     torch.manual_seed(0)
-    agent = ActEnvAgent(state_size=4, action_size=2, batchnorm_training=batchnorm_training)
+    network = ActEnvNetworks(batchnorm_training=batchnorm_training)
+    agent = ActEnvAgent(state_size=4, action_size=2, network=network)
     with torch.no_grad():  # running statistics other than the initial ones
         agent.act.encode_norm.running_mean.uniform_(-2, 2)
     states, prev = torch.randn(9, 4), torch.randint(2, (9,))

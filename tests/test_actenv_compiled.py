@@ -1,6 +1,8 @@
 """ActEnvAgent(compile=True): the whole iteration in one compiled graph, giving the eager
 updates: the same weights, buffers and optimizer states, the same parameters left alone."""
 
+from dataclasses import replace
+
 import lightning as L
 import pytest
 import torch
@@ -8,6 +10,7 @@ from torch._dynamo.utils import counters
 
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.actenv import trainable
+from duet.lightning_modules.actenv_options import AgentOptimization
 from tests.conftest import tiny_trainer
 from tests.test_actenv_agent import OneBatch, make_batch
 from tests.test_actenv_variant import SOLVED
@@ -34,10 +37,16 @@ OPTIONS = {
     # The solved variant's losses (some heads unreached in the second stage), with clipping, a
     # rate that changes every iteration and AdamW with amsgrad's extra state.
     "clip_schedule_adamw": dict(
-        SOLVED, act_clip_norm=0.01, env_clip_norm=0.02, scheduler=step_lr, optimizer=adamw
+        SOLVED,
+        optimization=AgentOptimization(act_clip_norm=0.01, env_clip_norm=0.02, scheduler=step_lr),
+        optimizer=adamw,
     ),
     # BatchNorm on batch statistics: running statistics updated inside the graph.
-    "batchnorm_training": dict(SOLVED, batchnorm_training=True, optimizer=adam_without_scaling),
+    "batchnorm_training": dict(
+        SOLVED,
+        network=replace(SOLVED["network"], batchnorm_training=True),
+        optimizer=adam_without_scaling,
+    ),
 }
 
 

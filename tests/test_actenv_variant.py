@@ -1,6 +1,7 @@
 """The options that make the Act/Env agent learn: shapes, losses, optimizer scopes."""
 
 import math
+from dataclasses import replace
 
 import lightning as L
 import pytest
@@ -8,21 +9,19 @@ import torch
 
 from duet.lightning_modules import ActEnvAgent
 from duet.lightning_modules.actenv_losses import act_loss, follow_env_q_loss
+from duet.lightning_modules.actenv_options import ActEnvLosses, ActEnvNetworks
 from tests.conftest import tiny_trainer
 from tests.test_actenv_agent import OneBatch, _clone, make_batch, snapshot
 
 SOLVED = dict(
-    hidden_size=64,
-    encode_width=64,
-    trainable_heads=True,
-    imitation_weight=0.0,
-    follow_env_q=True,
-    q_matching_weight=0.0,
+    network=ActEnvNetworks(hidden_size=64, encode_width=64, trainable_heads=True),
+    losses=ActEnvLosses(imitation_weight=0.0, follow_env_q=True, q_matching_weight=0.0),
 )
 
 
 def test_encode_width_and_hidden_size_shape_both_networks():
-    agent = ActEnvAgent(state_size=4, action_size=2, hidden_size=64, encode_width=64)
+    network = ActEnvNetworks(hidden_size=64, encode_width=64)
+    agent = ActEnvAgent(state_size=4, action_size=2, network=network)
     assert agent.act.encode.out_features == agent.env.encode.out_features == 64
     assert agent.act.hidden.in_features == 64 + 2  # the one-hot condition is concatenated
     # encode 4·64+64, BatchNorm 2·64, hidden 66·64+64, BatchNorm 2·64, Q head 64+1, out head:
@@ -33,8 +32,10 @@ def test_encode_width_and_hidden_size_shape_both_networks():
 
 def test_reference_defaults_are_unchanged():
     hparams = ActEnvAgent(state_size=4, action_size=2).hparams
-    assert hparams.encode_width is None and hparams.imitation_weight == 1.0
-    assert hparams.follow_env_q is False and hparams.q_matching_weight == 1.0
+    assert hparams["network"]["encode_width"] is None
+    assert hparams["losses"]["imitation_weight"] == 1.0
+    assert hparams["losses"]["follow_env_q"] is False
+    assert hparams["losses"]["q_matching_weight"] == 1.0
 
 
 def test_imitation_weight_scales_only_the_imitation_term():
@@ -81,15 +82,17 @@ def test_follow_margin_reaches_the_training_step_and_needs_follow_env_q(tmp_path
     a_loss2 = {}
     for margin in (0.0, 1.0):  # no two success probabilities differ by 1
         torch.manual_seed(0)
-        agent = ActEnvAgent(state_size=4, action_size=2, **SOLVED, follow_margin=margin)
+        losses = replace(SOLVED["losses"], follow_margin=margin)
+        agent = ActEnvAgent(state_size=4, action_size=2, network=SOLVED["network"], losses=losses)
         recorder = LastOutputs()
         tiny_trainer(tmp_path, max_steps=1, callbacks=[recorder]).fit(
             agent, datamodule=OneBatch(make_batch())
         )
         a_loss2[margin] = recorder.outputs["train/a_loss2"].item()
     assert a_loss2[1.0] == 0.0 and a_loss2[0.0] > 0.1
-    with pytest.raises(ValueError, match=r"follow_margin=0\.1 needs follow_env_q=true"):
-        ActEnvAgent(state_size=4, action_size=2, follow_margin=0.1)
+    message = r"ActEnvAgent: losses\.follow_margin=0\.1 needs losses\.follow_env_q=true"
+    with pytest.raises(ValueError, match=message):
+        ActEnvAgent(state_size=4, action_size=2, losses=ActEnvLosses(follow_margin=0.1))
 
 
 def test_env_q_per_action_is_env_q_of_each_action():

@@ -68,7 +68,10 @@ def test_validate_of_the_agent_points_to_play(capsys):
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--trainer.gradient_clip_val=1.0", "generator_clip_norm / discriminator_clip_norm"),
+        (
+            "--trainer.gradient_clip_val=1.0",
+            "optimization.generator_clip_norm / optimization.discriminator_clip_norm",
+        ),
         ("--trainer.accumulate_grad_batches=4", "raise data.batch_size instead"),
     ],
 )
@@ -83,11 +86,12 @@ def test_schedulers_and_clipping_are_configured_in_yaml(mnist_dir, tmp_path):
     options.write_text(
         "model:\n"
         "  init_args:\n"
-        "    generator_scheduler:\n"
-        "      class_path: torch.optim.lr_scheduler.StepLR\n"
-        "      init_args: {step_size: 100, gamma: 0.5}\n"
-        "    scheduler_interval: epoch\n"
-        "    discriminator_clip_norm: 5.0\n"
+        "    optimization:\n"
+        "      generator_scheduler:\n"
+        "        class_path: torch.optim.lr_scheduler.StepLR\n"
+        "        init_args: {step_size: 100, gamma: 0.5}\n"
+        "      scheduler_interval: epoch\n"
+        "      discriminator_clip_norm: 5.0\n"
     )
     cli = cli_main([*GAN, "--config", str(options)], run=False)
     optimizers, (config,) = cli.model.configure_optimizers()

@@ -1,5 +1,10 @@
-"""Every experiment config runs through the real CLI; a short real run writes one run folder."""
+"""Every experiment config runs through the real CLI, composed with configs/base.yaml; a short
+real run writes one run folder."""
 
+import contextlib
+import dataclasses
+import importlib
+import io
 import sys
 from pathlib import Path
 
@@ -9,11 +14,14 @@ import yaml
 from lightning.pytorch.callbacks import ProgressBar
 
 from duet.datamodules.idx import MNISTFilesError
+from duet.lightning_modules.actenv_options import ActEnvLosses
+from duet.scripts.configs import base_config
 from duet.scripts.train import cli_main
 from tests.conftest import write_mnist
 
 REPO = Path(__file__).resolve().parents[1]
-EXPERIMENT_CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+BASE = base_config()
+EXPERIMENT_CONFIGS = sorted(path for path in (REPO / "configs").glob("*.yaml") if path != BASE)
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +33,98 @@ def plain_argv(monkeypatch):
 def test_there_is_a_config_per_gan_variant():
     names = {path.stem for path in EXPERIMENT_CONFIGS}
     assert {"gan", "lsgan", "dcgan", "wgan_gp"} <= names
+    assert BASE == REPO / "configs" / "base.yaml"  # the packaged base is the repository's
+
+
+def resolved(*args: str) -> dict:
+    """The fit config that ``duet fit ARGS`` resolves (its ``--print_config``): base.yaml,
+    then the ``--config`` files and options in ``args``."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as printed:
+        cli_main(["fit", *args, "--print_config"])
+    assert printed.value.code == 0
+    return yaml.safe_load(out.getvalue())
+
+
+def leaves(node, path: tuple = ()):
+    """(path, value) of every value of a YAML mapping; a list is one value."""
+    if not isinstance(node, dict):
+        yield path, node
+        return
+    for key, value in node.items():
+        yield from leaves(value, (*path, key))
+
+
+def build_optimizer(value) -> torch.optim.Optimizer:
+    """The optimizer a resolved ``OptimizerCallable`` value makes: a function's import path
+    (a module's default) or a ``class_path``/``init_args`` block."""
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    path = value if isinstance(value, str) else value["class_path"]
+    module, _, name = path.rpartition(".")
+    make = getattr(importlib.import_module(module), name)
+    return make(params) if isinstance(value, str) else make(params, **value["init_args"])
+
+
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda path: path.stem)
+def test_every_experiment_resolves_with_the_base(config):
+    resolved_config = resolved("--config", str(config))
+    trainer = resolved_config["trainer"]
+    assert resolved_config["seed_everything"] == 0 and trainer["log_every_n_steps"] == 50
+    logger = trainer["logger"]
+    assert logger["class_path"] == "lightning.pytorch.loggers.CSVLogger"
+    # runs/<config name>/version_N, where --ckpt_path last looks
+    assert (logger["init_args"]["save_dir"], logger["init_args"]["name"]) == ("runs", config.stem)
+    # SaveFinalCheckpoint and CheckpointOnException: added by the duet command to every run
+    # (tests/test_wandb_and_checkpoints.py), so no config lists them.
+    callbacks = [callback["class_path"] for callback in trainer["callbacks"]]
+    assert not {"duet.callbacks.SaveFinalCheckpoint", "duet.callbacks.CheckpointOnException"} & set(
+        callbacks
+    )
+    checkpoints = [c for c in trainer["callbacks"] if c["class_path"].endswith(".ModelCheckpoint")]
+    assert any(checkpoint["init_args"]["save_last"] for checkpoint in checkpoints)
+
+
+@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda path: path.stem)
+def test_no_experiment_restates_the_base(config):
+    base = dict(leaves(yaml.safe_load(BASE.read_text())))
+    own = yaml.safe_load(config.read_text())
+    restated = [path for path, value in leaves(own) if base.get(path, object()) == value]
+    assert not restated, restated
+    assert "seed_everything" not in own  # 0, the CLI's default (scripts/train.py)
+    assert "class_path" not in own["trainer"]["logger"]  # the base's CSVLogger; a name is its own
+
+
+def test_options_after_the_configs_still_win(tmp_path):
+    callbacks = tmp_path / "callbacks.yaml"  # a list replaces the base's and the experiment's
+    callbacks.write_text("trainer:\n  callbacks:\n    - class_path: duet.callbacks.SampleGrid\n")
+    gan = str(REPO / "configs" / "gan.yaml")
+    config = resolved(
+        *("--config", gan, f"--trainer.logger.init_args.save_dir={tmp_path}"),
+        *("--trainer.log_every_n_steps=7", "--seed_everything=3"),
+        "--trainer.callbacks.init_args.every_n_iterations=9",  # the last callback: the grid
+    )
+    trainer = config["trainer"]
+    assert trainer["logger"]["init_args"]["name"] == "gan"
+    assert trainer["logger"]["init_args"]["save_dir"] == str(tmp_path)
+    assert (trainer["log_every_n_steps"], config["seed_everything"]) == (7, 3)
+    assert trainer["callbacks"][-1]["init_args"]["every_n_iterations"] == 9
+    assert len(trainer["callbacks"]) == 2  # the base's ModelCheckpoint, gan.yaml's sample grid
+    replaced = resolved("--config", gan, "--config", str(callbacks))["trainer"]["callbacks"]
+    assert [callback["class_path"] for callback in replaced] == ["duet.callbacks.SampleGrid"]
+
+
+def test_a_config_of_ones_own_extends_the_base(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mine.yaml").write_text(
+        "trainer: {max_steps: 5, logger: {init_args: {name: mine}}}\n"
+        "model: {class_path: duet.lightning_modules.LSGAN}\n"
+        "data: {class_path: duet.datamodules.MNISTDataModule}\n"
+    )
+    trainer = resolved("--config", "mine.yaml")["trainer"]
+    assert trainer["logger"]["init_args"]["save_dir"] == "runs"
+    assert trainer["logger"]["init_args"]["name"] == "mine"
+    base = yaml.safe_load(BASE.read_text())["trainer"]["callbacks"]
+    assert [c["class_path"] for c in trainer["callbacks"]] == [c["class_path"] for c in base]
 
 
 def small_data_args(config: Path, mnist_dir: Path) -> list[str]:
@@ -36,9 +136,8 @@ def small_data_args(config: Path, mnist_dir: Path) -> list[str]:
         images = mnist_dir.parent / "images.pt"
         torch.save(torch.rand(8, 3, 40, 40), images)
         return [f"--data.init_args.source={images}", "--data.batch_size=4"]
-    # The collector is the last callback, which --trainer.callbacks.init_args addresses. A
-    # random Acrobot episode runs to its 500-step limit: the prefill must end one.
-    return ["--trainer.callbacks.init_args.prefill_steps=600", "--data.batch_size=32"]
+    # A random Acrobot episode runs to its 500-step limit: the prefill must end one.
+    return ["--collector.prefill_steps=600", "--data.batch_size=32"]
 
 
 @pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda path: path.stem)
@@ -64,13 +163,19 @@ def test_a_gan_config_trains_on_another_dataset_by_its_name_alone(dataset, tmp_p
 
 @pytest.mark.parametrize(("name", "epochs"), [("gan", 10), ("lsgan", 10), ("dcgan", 5)])
 def test_gan_configs_keep_the_reference_schedule_and_hyperparameters(name, epochs):
-    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    config = resolved("--config", str(REPO / "configs" / f"{name}.yaml"))
     assert config["trainer"]["max_epochs"] == epochs
     model = config["model"]["init_args"]
     assert model["noise_dim"] == 96
     for key in ("generator_optimizer", "discriminator_optimizer"):
-        # fused: the same Adam update in one kernel (lightning_modules/gan.py: reference_adam)
-        assert model[key]["init_args"] == {"lr": 1e-3, "betas": [0.5, 0.999], "fused": True}
+        # fused: the same Adam update in one kernel (the module's default optimizer)
+        optimizer = build_optimizer(model[key])
+        assert isinstance(optimizer, torch.optim.Adam)
+        assert {k: optimizer.defaults[k] for k in ("lr", "betas", "fused")} == {
+            "lr": 1e-3,
+            "betas": (0.5, 0.999),
+            "fused": True,
+        }
     assert config["data"]["init_args"]["batch_size"] == 128
     assert config["data"]["init_args"]["val_size"] == 0  # every training image, as the reference
 
@@ -112,6 +217,11 @@ def test_a_short_run_writes_config_checkpoints_samples_and_metrics_in_one_folder
     assert len(metrics) == 1 + 3  # header + steps 2, 4 and 6
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["model"]["class_path"] == "duet.lightning_modules.GAN"
+    # The whole resolved config: base.yaml's logger, gan.yaml's name and module defaults too.
+    logger = saved["trainer"]["logger"]
+    assert logger["class_path"] == "lightning.pytorch.loggers.CSVLogger"
+    assert logger["init_args"] == {**logger["init_args"], "save_dir": str(tmp_path), "name": "gan"}
+    assert saved["seed_everything"] == 0 and saved["model"]["init_args"]["noise_dim"] == 96
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 6
     assert checkpoint["duet_module"] == "duet.lightning_modules.gan.GAN"
@@ -151,25 +261,21 @@ def test_missing_mnist_fails_with_the_data_dir_hint(tmp_path, monkeypatch):
         )
 
 
-def test_actenv_config_reproduces_the_seed():
-    config = yaml.safe_load((REPO / "configs" / "actenv_cartpole.yaml").read_text())
-    collector = config["trainer"]["callbacks"][-1]
-    assert collector["class_path"] == "duet.callbacks.GymCollector"
-    assert collector["init_args"] == {
-        "env_id": "CartPole-v1",
-        "num_envs": 1,
-        "seed": 0,
-        "prefill_steps": 100_000,
-        "explore_start": 1.0,
-        "explore_stop": 0.01,
-        "decay_rate": 1e-4,
-        "return_scale": 500.0,
-        "stop_mean_return": 500.0,
-        "max_episodes": 1_111,
-    }
+def test_actenv_config_reproduces_the_reference():
+    config = resolved("--config", "actenv_cartpole")  # the config's values over the defaults
+    collector = config["collector"]["init_args"]
+    reference = {"env_id": "CartPole-v1", "num_envs": 1, "seed": 0, "prefill_steps": 100_000}
+    assert {name: collector[name] for name in reference} == reference
+    assert collector["exploration"] == {"start": 1.0, "stop": 0.01, "decay_rate": 1e-4, "hold": 1}
+    assert collector["rating"] == {"return_scale": 500.0, "return_offset": 0.0, "discount": None}
+    stopping = collector["stopping"]
+    assert (stopping["mean_return"], stopping["max_episodes"]) == (500.0, 1_111)
     model = config["model"]["init_args"]
-    assert model["hidden_size"] == 8 and model["optimizer"]["init_args"] == {"lr": 1e-4}
-    assert not model["trainable_heads"] and not model["batchnorm_training"]
+    shape = ("hidden_size", "encode_width", "trainable_heads", "batchnorm_training")
+    assert [model["network"][name] for name in shape] == [8, None, False, False]
+    assert model["losses"] == dataclasses.asdict(ActEnvLosses())  # the reference's four terms
+    assert model["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert model["optimizer"]["init_args"]["lr"] == 1e-4
     assert config["data"]["init_args"]["capacity"] == 100_000
     assert config["data"]["init_args"]["batch_size"] == 1_000
 
@@ -205,7 +311,10 @@ def test_metrics_piece_adds_fid_to_a_gan_config(mnist_dir, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("with_final", "max_steps", "last_step"), [(True, 7, 7), (False, 7, 6), (True, 2, 2)]
+    # Without SaveFinalCheckpoint, Lightning 2.6 would leave last.ckpt at the last periodic save
+    # (6); the duet command adds one to a list that lacks it.
+    ("with_final", "max_steps", "last_step"),
+    [(True, 7, 7), (False, 7, 7), (True, 2, 2)],
 )
 def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
     with_final, max_steps, last_step, mnist_dir, tmp_path
@@ -233,9 +342,8 @@ def test_last_checkpoint_holds_the_final_state_between_periodic_saves(
     folder = tmp_path / "gan" / "version_0" / "checkpoints"
     assert [p.name for p in folder.glob("last*.ckpt")] == ["last.ckpt"]  # no last-v1.ckpt
     checkpoint = torch.load(folder / "last.ckpt")
-    # Without SaveFinalCheckpoint, Lightning 2.6 leaves last.ckpt at the last periodic save.
     assert checkpoint["global_step"] == last_step
-    if with_final:
+    if max_steps == 7:
         final_state = cli.model.state_dict()
         assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in final_state.items())
 

@@ -48,6 +48,7 @@ def test_duet_configs_lists_shows_and_copies(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert duet(["configs"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(maxsplit=1) == ["base", configs.summary(configs.base_config())]
     assert any(
         line.split(maxsplit=1) == ["gan", configs.summary(REPO / "configs/gan.yaml")]
         for line in lines

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from duet.callbacks import GymCollector
-from duet.datamodules import ExperienceDataModule
+from duet.datamodules import ExperienceDataModule, SuccessRating
 from duet.lightning_modules import ActEnvAgent
 from duet.scripts.train import cli_main
 from tests.conftest import tiny_trainer, write_mnist
 from tests.ddp_helpers import RecordRank
 from tests.test_ddp import REPO, launch_ddp
+from tests.test_gym_collector import NO_STOP
 from tests.test_resume import assert_same_tensors
 
 RECORD_AND_SAVE = """
@@ -27,9 +28,9 @@ trainer:
       init_args:
         {{dirpath: {out}/ckpt, every_n_train_steps: 5, save_top_k: -1, filename: "{{step}}"}}
 """
-COLLECTOR = """    - class_path: duet.callbacks.GymCollector
-      init_args: {{prefill_steps: 200, stop_mean_return: null, max_episodes: null,
-                   max_env_steps: 520}}
+COLLECTOR = """collector:
+  prefill_steps: 200
+  stopping: {{mean_return: null, max_episodes: null, max_env_steps: 520}}
 """
 AGENT_OVERRIDES = ("--data.capacity=1000", "--data.batch_size=32")
 # The two averaged networks (an acting average of Act, a bootstrap target averaging Env) ride
@@ -37,7 +38,7 @@ AGENT_OVERRIDES = ("--data.capacity=1000", "--data.batch_size=32")
 AVERAGED_NETWORKS = (
     "--model.init_args.act_ema_decay=0.9",
     "--model.init_args.bootstrap_target_decay=0.9",
-    "--trainer.callbacks.init_args.discount=0.99",
+    "--collector.rating.discount=0.99",
 )
 
 
@@ -157,9 +158,8 @@ def test_a_two_process_checkpoint_resumes_on_one_process(agent_runs, tmp_path):
     """2 → 1: the one process continues process 0's state; process 1's is dropped, once said."""
     _, _, checkpoint = agent_runs
     saved = torch.load(checkpoint, weights_only=False)
-    collector = GymCollector(
-        prefill_steps=200, stop_mean_return=None, max_episodes=None, discount=0.99
-    )
+    rating = SuccessRating(discount=0.99)  # AVERAGED_NETWORKS
+    collector = GymCollector(prefill_steps=200, rating=rating, stopping=NO_STOP)
     recorder = RecordRank(str(tmp_path / "ranks"))
     trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder, collector])
     data = ExperienceDataModule(capacity=1000, batch_size=32)

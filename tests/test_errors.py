@@ -16,8 +16,8 @@ AGENT = ["fit", "--config", str(REPO / "configs" / "actenv_cartpole.yaml")]
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--trainer.callbacks.init_args.num_envs=0", "num_envs"),
-        ("--trainer.callbacks.init_args.env_id=Pendulum-v1", "needs a Discrete action space"),
+        ("--collector.num_envs=0", "num_envs"),
+        ("--collector.env_id=Pendulum-v1", "needs a Discrete action space"),
         ("--data.init_args.capacity=10", "capacity=10 is smaller than batch_size"),
     ],
 )
@@ -38,9 +38,7 @@ def test_an_exception_raised_outside_duet_keeps_its_traceback():
 def test_duet_debug_keeps_the_traceback_of_duet_errors(monkeypatch):
     monkeypatch.setenv("DUET_DEBUG", "1")
     with pytest.raises(Exception, match="num_envs"):
-        run_with_clear_errors(
-            lambda: cli_main([*AGENT, "--trainer.callbacks.init_args.num_envs=0"])
-        )
+        run_with_clear_errors(lambda: cli_main([*AGENT, "--collector.num_envs=0"]))
 
 
 def test_the_scripts_exit_status_passes_through():
@@ -50,7 +48,7 @@ def test_the_scripts_exit_status_passes_through():
 @pytest.mark.parametrize(
     ("config", "options"),
     [
-        ("actenv_cartpole.yaml", ["--trainer.callbacks.init_args.prefill_steps=300"]),
+        ("actenv_cartpole.yaml", ["--collector.prefill_steps=300"]),
         ("gan.yaml", ["--data.data_dir={mnist}", "--data.batch_size=16"]),
     ],
 )

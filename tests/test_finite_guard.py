@@ -1,6 +1,8 @@
 """Non-finite losses stop training without a sync at every iteration, and no checkpoint ever
 holds NaN or infinite weights or optimizer states."""
 
+import math
+
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -8,6 +10,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from duet.lightning_modules import GAN
 from duet.lightning_modules.finite_guard import all_finite, floating_tensors
 from duet.lightning_modules.gan_losses import bce_discriminator_loss
+from duet.lightning_modules.gan_options import GANOptimization
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -127,17 +130,37 @@ def test_floating_tensors_find_non_finite_optimizer_states():
 
 
 def test_a_finite_but_exploding_loss_stops_at_the_limit(mnist_dir, tmp_path):
-    module = BreaksAt(noise_dim=8)  # default loss_limit: 1e6
+    module = BreaksAt(noise_dim=8)  # default optimization.loss_limit: 1e6
     module.factor = 1e9
-    message = r"A loss reached .*e\+0[89], above loss_limit 1e\+06, between iterations 1 and 5"
+    message = (
+        r"A loss reached .*e\+0[89], above loss_limit 1e\+06, between iterations 1 and 5: "
+        r"the run is diverging \(raise model\.optimization\.loss_limit"
+    )
     with pytest.raises(FloatingPointError, match=message):
         fit(tmp_path, module, mnist_dir, log_every_n_steps=5)
 
 
+class RecordsTheBrokenLoss(BreaksAt):
+    """BreaksAt that keeps the multiplied loss of iteration ``broken``, to show it was huge."""
+
+    broken_loss: float | None = None
+
+    def breaking_discriminator_loss(self, real, fake):
+        loss = super().breaking_discriminator_loss(real, fake)
+        if self.trainer.global_step == self.broken:
+            self.broken_loss = float(loss.detach())
+        return loss
+
+
 def test_without_a_limit_only_nan_and_infinity_stop_training(mnist_dir, tmp_path):
-    module = BreaksAt(noise_dim=8, loss_limit=None)
+    module = RecordsTheBrokenLoss(noise_dim=8, optimization=GANOptimization(loss_limit=None))
     module.factor = 1e9
-    fit(tmp_path, module, mnist_dir, log_every_n_steps=5)  # finishes its 12 iterations
+    fit(tmp_path, module, mnist_dir, log_every_n_steps=5)
+    # A loss the default limit (1e6) would have stopped at was seen, checked and let through.
+    assert module.broken_loss > 1e6 and math.isfinite(module.broken_loss)
+    assert module.trainer.state.finished and module.trainer.global_step == 12
+    # The last check (at the end of training) passed and covered every iteration.
+    assert module.finite_guard.checked_iteration == 12 and module.finite_guard.largest is None
 
 
 def test_a_huge_learning_rate_stops_instead_of_finishing(mnist_dir, tmp_path):

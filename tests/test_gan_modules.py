@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP
+from duet.lightning_modules.gan_options import Stabilizers
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -59,15 +60,17 @@ def test_global_step_and_max_steps_count_iterations_not_optimizer_steps(mnist_di
 
 
 def test_wgan_gp_takes_a_generator_step_after_every_n_critic_steps(mnist_dir, tmp_path):
-    recorder = SubStepRecorder()
-    trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=[recorder], log_every_n_steps=1)
+    recorder, metrics = SubStepRecorder(), LoggedMetrics()
+    callbacks = [recorder, metrics]
+    trainer = tiny_trainer(tmp_path, max_steps=6, callbacks=callbacks, log_every_n_steps=1)
     trainer.fit(WGANGP(noise_dim=8, n_critic=3), datamodule=tiny_mnist(mnist_dir))
     assert [index for index, *_ in recorder.snapshots[1:]] == [0, 0, 0, 1, 0, 0, 0, 1]
     assert trainer.global_step == 6
-    logged = trainer.logged_metrics
-    assert {"train/wasserstein", "train/gradient_penalty", "train/d_loss", "train/g_loss"} <= set(
-        logged
-    )
+    critic = {"train/d_loss", "train/d_real", "train/d_fake"}
+    critic |= {"train/wasserstein", "train/gradient_penalty"}
+    # No generator loss exists before the first generator step (after iteration 3); from then
+    # on the latest one is logged at every iteration.
+    assert [set(step) for step in metrics.steps] == [critic] * 2 + [critic | {"train/g_loss"}] * 4
 
 
 class LoggedMetrics(L.Callback):
@@ -110,15 +113,18 @@ def test_reference_defaults():
 
 
 def test_logged_metrics(mnist_dir, tmp_path):
-    trainer = tiny_trainer(tmp_path, max_steps=2, log_every_n_steps=1)
+    metrics = LoggedMetrics()
+    trainer = tiny_trainer(tmp_path, max_steps=2, log_every_n_steps=1, callbacks=[metrics])
     trainer.fit(GAN(noise_dim=8), datamodule=tiny_mnist(mnist_dir))
-    assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(
-        trainer.logged_metrics
-    )
+    # Exactly these, at every iteration: a key added or renamed must show up here.
+    expected = {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"}
+    assert [set(step) for step in metrics.steps] == [expected, expected]
+    # The losses are the iteration's own, not a stale or averaged copy.
+    assert metrics.steps[0]["train/d_loss"] != metrics.steps[1]["train/d_loss"]
 
 
 def test_generator_ema_follows_the_generator_and_is_used_for_sampling(mnist_dir, tmp_path):
-    module = DCGAN(noise_dim=8, ema_decay=0.5)
+    module = DCGAN(noise_dim=8, stabilizers=Stabilizers(ema_decay=0.5))
     trainer = tiny_trainer(tmp_path, max_steps=3)
     trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
     ema = module.generator_ema

@@ -84,7 +84,7 @@ def test_dc_networks_are_initialised_exactly_as_the_reference(build, monkeypatch
 
 def test_dc_discriminator_has_no_batchnorm():
     assert not any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in DCDiscriminator().modules()
+        isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in DCDiscriminator().modules()
     )
 
 

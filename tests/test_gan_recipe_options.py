@@ -17,6 +17,7 @@ from duet.lightning_modules.gan_losses import (
     ls_generator_loss,
     r1_penalty,
 )
+from duet.lightning_modules.gan_options import Stabilizers
 from tests.conftest import tiny_mnist, tiny_trainer
 
 
@@ -48,11 +49,11 @@ def test_cut_out_blanks_one_square_per_image_and_passes_gradients_elsewhere():
 
 
 def test_augmentation_settings_are_checked_and_built():
-    with pytest.raises(ValueError, match=r"GAN augment_cutout=1\.5"):
-        GAN(noise_dim=8, augment_cutout=1.5)
-    with pytest.raises(ValueError, match=r"GAN augment_translation=-0\.1"):
-        GAN(noise_dim=8, augment_translation=-0.1)
-    augmentation = GAN(noise_dim=8, augment_translation=0.25).augmentation
+    with pytest.raises(ValueError, match=r"GAN stabilizers\.augment_cutout=1\.5"):
+        GAN(noise_dim=8, stabilizers=Stabilizers(augment_cutout=1.5))
+    with pytest.raises(ValueError, match=r"GAN stabilizers\.augment_translation=-0\.1"):
+        GAN(noise_dim=8, stabilizers=Stabilizers(augment_translation=-0.1))
+    augmentation = GAN(noise_dim=8, stabilizers=Stabilizers(augment_translation=0.25)).augmentation
     assert repr(augmentation) == "DifferentiableAugmentation(translation=0.25, cutout=0.0)"
     assert GAN(noise_dim=8).augmentation is None
 
@@ -98,7 +99,7 @@ def test_the_discriminator_judges_augmented_real_and_fake_images(make_module, mn
 
 
 def test_spectral_norm_bounds_every_discriminator_layer_and_round_trips():
-    module = GAN(noise_dim=8, spectral_norm=True)
+    module = GAN(noise_dim=8, stabilizers=Stabilizers(spectral_norm=True))
     layers = [m for m in module.discriminator.modules() if isinstance(m, nn.Linear)]
     assert len(layers) == 3
     images = torch.rand(4, 1, 28, 28)
@@ -106,7 +107,7 @@ def test_spectral_norm_bounds_every_discriminator_layer_and_round_trips():
         module.discriminator(images)
     for layer in layers:
         assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1, abs=0.02)
-    copy_of = GAN(noise_dim=8, spectral_norm=True)
+    copy_of = GAN(noise_dim=8, stabilizers=Stabilizers(spectral_norm=True))
     copy_of.load_state_dict(module.state_dict())
     module.eval(), copy_of.eval()
     assert torch.equal(module.discriminator(images), copy_of.discriminator(images))
@@ -117,10 +118,13 @@ def test_spectral_norm_bounds_every_discriminator_layer_and_round_trips():
 
 
 @pytest.mark.parametrize("variant", [GAN, LSGAN])
-def test_hinge_loss_replaces_the_variants_losses(variant):
-    module = variant(noise_dim=8, hinge_loss=True)
+def test_hinge_losses_replace_the_variants_losses(variant):
+    hinge = dict(generator_loss=hinge_generator_loss, discriminator_loss=hinge_discriminator_loss)
+    module = variant(noise_dim=8, **hinge)
     assert module.discriminator_loss is hinge_discriminator_loss
     assert module.generator_loss is hinge_generator_loss
+    with pytest.raises(TypeError, match="hinge_loss"):  # duet 0.2's switch is no option now
+        variant(noise_dim=8, hinge_loss=True)
     assert GAN(noise_dim=8).discriminator_loss is bce_discriminator_loss
     assert LSGAN(noise_dim=8).generator_loss is ls_generator_loss
 
@@ -133,7 +137,7 @@ class FirstBatch(L.Callback):
 def first_step(mnist_dir, root, r1_weight) -> tuple[float, GAN, torch.Tensor]:
     """The first iteration's logged discriminator loss, the module before it, its real batch."""
     torch.manual_seed(0)
-    module = GAN(noise_dim=8, r1_weight=r1_weight)
+    module = GAN(noise_dim=8, stabilizers=Stabilizers(r1_weight=r1_weight))
     initial, first_batch = copy.deepcopy(module), FirstBatch()
     trainer = tiny_trainer(root, max_steps=1, log_every_n_steps=1, callbacks=[first_batch])
     trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
@@ -148,5 +152,5 @@ def test_r1_weight_adds_half_gamma_times_the_penalty_to_the_discriminator_loss(m
     penalty = r1_penalty(initial.discriminator(real), real).item()
     assert penalty > 0
     assert with_r1 - without == pytest.approx(4.0 / 2 * penalty, rel=1e-4)
-    with pytest.raises(ValueError, match="r1_weight=-1 is out of range"):
-        GAN(noise_dim=8, r1_weight=-1)
+    with pytest.raises(ValueError, match=r"GAN stabilizers\.r1_weight=-1 is out of range"):
+        GAN(noise_dim=8, stabilizers=Stabilizers(r1_weight=-1))

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from duet.callbacks import GymCollector
+from duet.callbacks import ExplorationSchedule, GymCollector, StoppingRules
 from duet.callbacks.exploration import Exploration
-from duet.datamodules import ExperienceDataModule
+from duet.datamodules import ExperienceDataModule, SuccessRating
 from duet.lightning_modules import ActEnvAgent
 from tests.conftest import tiny_trainer
 
-ACROBOT = {"return_offset": -500.0}  # its returns lie in [−500, 0]
+ACROBOT = {"rating": SuccessRating(return_offset=-500.0)}  # its returns lie in [−500, 0]
+HOLD_5 = ExplorationSchedule(hold=5)
+NO_STOP = StoppingRules(mean_return=None, max_episodes=None)  # only max_steps ends a test run
 
 
 def collector_with_buffer(capacity=20_000, **kwargs):
@@ -83,7 +85,8 @@ def test_exploration_schedule_follows_the_seed_formula():
 
 
 def test_greedy_actions_follow_the_agent_when_not_exploring():
-    collector, _, agent = collector_with_buffer(num_envs=8, explore_start=0.0, explore_stop=0.0)
+    never = ExplorationSchedule(start=0.0, stop=0.0)
+    collector, _, agent = collector_with_buffer(num_envs=8, exploration=never)
     actions = collector.choose_actions(agent)
     expected = agent.greedy_actions(
         torch.as_tensor(collector.obs), torch.as_tensor(collector.prev_action)
@@ -135,14 +138,16 @@ def test_each_iteration_samples_after_collecting(tmp_path, monkeypatch):
 
 
 def test_training_stops_at_the_mean_return_threshold(tmp_path):
-    collector = GymCollector(prefill_steps=200, stop_mean_return=1.0, window=3, max_episodes=None)
+    stopping = StoppingRules(mean_return=1.0, window=3, max_episodes=None)
+    collector = GymCollector(prefill_steps=200, stopping=stopping)
     trainer, _, _ = fit_agent(tmp_path, collector, max_steps=10_000)
     assert collector.episodes == 3  # every return is >= 1: stops once the window is full
     assert trainer.global_step < 10_000
 
 
 def test_training_stops_after_max_episodes_and_writes_the_plot(tmp_path):
-    collector = GymCollector(prefill_steps=200, stop_mean_return=None, max_episodes=4)
+    stopping = StoppingRules(mean_return=None, max_episodes=4)
+    collector = GymCollector(prefill_steps=200, stopping=stopping)
     fit_agent(tmp_path, collector, max_steps=10_000)
     assert collector.episodes == 4
     assert len(collector.history) == 4 and set(collector.history.losses) == {
@@ -156,7 +161,7 @@ def test_training_stops_after_max_episodes_and_writes_the_plot(tmp_path):
 
 def test_another_environment_needs_only_its_env_id_and_rate_range(tmp_path):
     # Acrobot: 6 observations, 3 actions, returns in [-500, 0].
-    collector = GymCollector("Acrobot-v1", prefill_steps=600, return_offset=-500.0)
+    collector = GymCollector("Acrobot-v1", prefill_steps=600, **ACROBOT)
     _, agent, datamodule = fit_agent(tmp_path, collector, max_steps=5)
     assert (agent.hparams.state_size, agent.hparams.action_size) == (6, 3)
     assert datamodule.buffer.num_rated() >= 500
@@ -166,7 +171,8 @@ def test_another_environment_needs_only_its_env_id_and_rate_range(tmp_path):
 
 def test_rates_outside_the_unit_interval_stop_before_training(tmp_path):
     # Acrobot's reward threshold, −100, rates 0; the −500 of an episode that fails rates −4.
-    collector = GymCollector("Acrobot-v1", prefill_steps=600, return_offset=-100, return_scale=100)
+    rating = SuccessRating(return_offset=-100, return_scale=100)
+    collector = GymCollector("Acrobot-v1", prefill_steps=600, rating=rating)
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         fit_agent(tmp_path, collector, max_steps=5)
 
@@ -176,9 +182,11 @@ def test_discounted_rates_outside_the_unit_interval_name_the_options_and_save_no
 
     # MountainCar: −1 a step, so with a discount every value is −1 to 0; the solved CartPole
     # config's range [0, 1] does not hold it. Its episodes end after 200 steps of the prefill.
-    collector = GymCollector("MountainCar-v0", prefill_steps=250, discount=0.995, return_scale=1.0)
+    rating = SuccessRating(discount=0.995, return_scale=1.0)
+    collector = GymCollector("MountainCar-v0", prefill_steps=250, rating=rating)
     expected = (
-        r"^GymCollector return_offset=0, return_scale=1: an episode of MountainCar-v0 has a "
+        r"^GymCollector rating\.return_offset=0, rating\.return_scale=1: an episode of "
+        r"MountainCar-v0 has a "
         r"transition of value -1 \(the discounted return .*\), which rates -1, outside \[0, 1\]; "
         r"set return_offset to the lowest value"
     )
@@ -188,8 +196,10 @@ def test_discounted_rates_outside_the_unit_interval_name_the_options_and_save_no
 
 
 def test_a_step_budget_that_the_prefill_would_use_up_is_refused():
-    with pytest.raises(ValueError, match=r"^GymCollector max_env_steps=2000 is not above prefill"):
-        GymCollector("Acrobot-v1", prefill_steps=5000, max_env_steps=2000, **ACROBOT)
+    message = r"^GymCollector stopping\.max_env_steps=2000 is not above prefill_steps=5000"
+    with pytest.raises(ValueError, match=message):
+        stopping = StoppingRules(max_env_steps=2000)
+        GymCollector("Acrobot-v1", prefill_steps=5000, stopping=stopping, **ACROBOT)
 
 
 def test_env_kwargs_reach_the_environments_and_a_wrong_one_is_named():
@@ -220,9 +230,32 @@ def test_continuous_actions_are_refused():
         GymCollector("Pendulum-v1")
 
 
+def test_the_collector_refuses_a_model_that_is_not_a_collecting_agent():
+    from duet.lightning_modules.collecting_agent import CollectingAgent, GreedyPolicy
+
+    assert isinstance(ActEnvAgent(), CollectingAgent) and isinstance(ActEnvAgent(), GreedyPolicy)
+
+    class ActsOnly(L.LightningModule):
+        def greedy_actions(self, states, prev_actions):
+            return prev_actions
+
+    data = ExperienceDataModule(capacity=100, batch_size=10)
+    expected = (
+        r"^GymCollector trains a CollectingAgent \(duet\.lightning_modules\.collecting_agent\), "
+        r"but model ActsOnly lacks build, use_success_rating: use"
+    )
+    with pytest.raises(TypeError, match=expected):
+        GymCollector(prefill_steps=0).setup(SimpleNamespace(datamodule=data), ActsOnly(), "fit")
+
+
 def test_collector_needs_the_experience_datamodule():
     with pytest.raises(TypeError, match="ExperienceDataModule"):
         GymCollector().setup(SimpleNamespace(datamodule=L.LightningDataModule()), None, "fit")
+
+
+def test_the_collector_steps_no_environments_before_its_setup():
+    with pytest.raises(RuntimeError, match="setup makes them"):
+        GymCollector(prefill_steps=0).step(np.zeros(1, dtype=np.int64), training=False)
 
 
 @pytest.mark.parametrize("num_envs", [1, 3])
@@ -277,7 +310,7 @@ def test_a_checkpoint_from_before_per_process_states_still_loads():
 
 
 def test_a_held_random_action_repeats_for_explore_hold_steps():
-    exploration = Exploration(num_envs=2, start=1.0, stop=0.01, decay_rate=1e-4, hold=3)
+    exploration = Exploration(num_envs=2, schedule=ExplorationSchedule(hold=3))
     steps = [  # (which envs draw exploration, their random actions) -> (explore, actions) taken
         (([1, 0], [1, 0]), ([1, 0], 1)),  # env 0 starts holding 1
         (([0, 1], [0, 2]), ([1, 1], [1, 2])),  # env 0 holds; env 1 starts holding 2
@@ -297,7 +330,7 @@ def test_a_held_random_action_repeats_for_explore_hold_steps():
 @pytest.mark.parametrize("num_envs", [1, 3])  # 3: an env's reset step takes no action
 def test_held_random_actions_restart_with_each_episode_in_the_prefill(num_envs):
     collector, buffer, _ = collector_with_buffer(
-        prefill_steps=300, explore_hold=4, num_envs=num_envs
+        prefill_steps=300, exploration=ExplorationSchedule(hold=4), num_envs=num_envs
     )
     collector.prefill()
     episodes = episodes_in(buffer)
@@ -317,24 +350,24 @@ def test_a_hold_in_progress_survives_a_checkpoint_round_trip():
             collector.step(np.array(taken[-1]), training=True)
         return taken
 
-    collector, _, agent = collector_with_buffer(num_envs=3, explore_hold=5)
+    collector, _, agent = collector_with_buffer(num_envs=3, exploration=HOLD_5)
     actions_taken(collector, 3)
     assert collector.exploration.hold_left.any()
     state = torch.load(_saved(collector.state_dict()), weights_only=False)
-    resumed, _, _ = collector_with_buffer(num_envs=3, explore_hold=5)
+    resumed, _, _ = collector_with_buffer(num_envs=3, exploration=HOLD_5)
     resumed.load_state_dict(state)
     assert actions_taken(resumed, 12) == actions_taken(collector, 12)
 
 
 def test_a_checkpoint_from_before_explore_hold_resumes_with_no_hold():
-    collector, _, agent = collector_with_buffer(num_envs=3, explore_hold=5)
+    collector, _, agent = collector_with_buffer(num_envs=3, exploration=HOLD_5)
     for _ in range(3):
         collector.step(collector.choose_actions(agent), training=True)
     state = collector.state_dict()
     for process in state["processes"]:
         for name in Exploration.PER_ENV:
             del process["per_env"][name]
-    resumed, _, _ = collector_with_buffer(num_envs=3, explore_hold=5)
+    resumed, _, _ = collector_with_buffer(num_envs=3, exploration=HOLD_5)
     resumed.exploration.hold_left[:] = 2
     resumed.load_state_dict(torch.load(_saved(state), weights_only=False))
     np.testing.assert_array_equal(resumed.obs, collector.obs)

@@ -1,8 +1,11 @@
 """Loggers named in ``trainer.logger`` get what the ``wandb:`` section gets: the full config, and
 on resume the same run; the W&B options people set reach the run."""
 
+import copy
+import textwrap
 from pathlib import Path
 
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from duet.scripts.train import cli_main
@@ -30,7 +33,12 @@ def test_a_plain_wandb_logger_gets_the_config_and_continues_its_run(mnist_dir, t
     # One folder holds the run: its checkpoints, its config and its samples (gan.yaml's grid).
     run = checkpoint.parents[1]
     assert run.name == first.stem.removeprefix("run-")  # <save_dir>/<project>/<W&B run id>
-    assert (run / "config.yaml").is_file() and list((run / "samples").glob("iter_*.png"))
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["trainer"]["max_steps"] == 3 and saved["ckpt_path"] is None
+    # W&B holds every section of config.yaml, value for value (beside the hyperparameters that
+    # Lightning logs itself, under their own top-level keys).
+    assert {key: config[key] for key in saved} == saved
+    assert list((run / "samples").glob("iter_*.png"))
     assert not (tmp_path / "wb" / "config.yaml").exists()
     resume = ["--trainer.max_steps=5", f"--ckpt_path={checkpoint}"]
     cli = cli_main(gan_args(mnist_dir, *logger, *resume))
@@ -60,12 +68,27 @@ def test_a_tensorboard_logger_gets_the_config_and_resumes_in_its_folder(mnist_di
     checkpoint = folder / "checkpoints" / "last.ckpt"
     cli_main(gan_args(mnist_dir, *logger, "--trainer.max_steps=5", f"--ckpt_path={checkpoint}"))
     assert [path.name for path in (tmp_path / "tb" / "gan").iterdir()] == ["version_0"]
-    assert (folder / "config.yaml").is_file() and list((folder / "samples").glob("iter_*.png"))
-    steps, configs = [], []
+    assert list((folder / "samples").glob("iter_*.png"))
+    steps, texts = [], []
     for events in sorted(folder.glob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events)).Reload()
         steps += [event.step for event in accumulator.Scalars("train/d_loss")]
-        configs += accumulator.Tensors("config/text_summary")
+        texts += [
+            t.tensor_proto.string_val[0].decode()
+            for t in accumulator.Tensors("config/text_summary")
+        ]
     assert steps == [0, 1, 2, 3, 4]  # the resumed run's iterations follow in the same folder
-    text = configs[0].tensor_proto.string_val[0].decode()
-    assert "class_path: duet.lightning_modules.GAN" in text and len(configs) == 2
+    # One config per fit, as a markdown code block: YAML indented by four spaces.
+    first, resumed = [yaml.safe_load(textwrap.dedent(text)) for text in texts]
+    assert first["model"]["class_path"] == "duet.lightning_modules.GAN"
+    assert first["trainer"]["logger"]["init_args"]["save_dir"] == str(tmp_path / "tb")
+    # The resumed fit's config is the first's with exactly what the resume changed; the logger's
+    # version is pinned to the first run's folder (continue_logger_runs).
+    expected = copy.deepcopy(first)
+    expected["trainer"]["max_steps"] = 5
+    expected["ckpt_path"] = str(checkpoint)
+    expected["trainer"]["logger"]["init_args"]["version"] = 0
+    assert first["trainer"]["max_steps"] == 3 and first["ckpt_path"] is None
+    assert first["trainer"]["logger"]["init_args"]["version"] is None
+    assert resumed == expected
+    assert yaml.safe_load((folder / "config.yaml").read_text()) == resumed  # the newest fit's

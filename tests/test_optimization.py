@@ -10,7 +10,9 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
 from duet.lightning_modules import GAN, WGANGP, ActEnvAgent
+from duet.lightning_modules.actenv_options import ActEnvNetworks, AgentOptimization
 from duet.lightning_modules.gan import reference_adam
+from duet.lightning_modules.gan_options import GANOptimization
 from tests.conftest import tiny_mnist, tiny_trainer
 from tests.test_resume import EVERY_STEP, assert_same_tensors, run
 
@@ -36,7 +38,7 @@ def halving(step_size: int):
 
 
 def test_a_scheduler_per_optimizer_steps_once_per_iteration(mnist_dir, tmp_path):
-    module = GAN(noise_dim=8, generator_scheduler=halving(2))
+    module = GAN(noise_dim=8, optimization=GANOptimization(generator_scheduler=halving(2)))
     recorder = RateRecorder()
     trainer = tiny_trainer(tmp_path, max_steps=5, callbacks=[recorder])
     trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
@@ -56,7 +58,8 @@ def test_a_scheduler_per_optimizer_steps_once_per_iteration(mnist_dir, tmp_path)
 def test_an_epoch_scheduler_changes_the_rate_from_the_next_epochs_first_iteration(
     mnist_dir, tmp_path
 ):
-    module = GAN(noise_dim=8, discriminator_scheduler=halving(1), scheduler_interval="epoch")
+    optimization = GANOptimization(discriminator_scheduler=halving(1), scheduler_interval="epoch")
+    module = GAN(noise_dim=8, optimization=optimization)
     recorder = RateRecorder()
     trainer = tiny_trainer(tmp_path, max_epochs=3, limit_train_batches=2, callbacks=[recorder])
     trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
@@ -70,9 +73,11 @@ def test_a_scheduled_run_resumed_mid_epoch_ends_identical(interval, mnist_dir, t
     make_module = lambda: WGANGP(  # noqa: E731
         noise_dim=8,
         n_critic=2,
-        generator_scheduler=halving(step_size),
-        discriminator_scheduler=halving(step_size),
-        scheduler_interval=interval,
+        optimization=GANOptimization(
+            generator_scheduler=halving(step_size),
+            discriminator_scheduler=halving(step_size),
+            scheduler_interval=interval,
+        ),
     )
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731  15 batches an epoch
     whole, module, _, rows = run(tmp_path / "whole", make_module, make_data, 20, **EVERY_STEP)
@@ -94,12 +99,13 @@ def test_a_scheduled_run_resumed_mid_epoch_ends_identical(interval, mnist_dir, t
 
 def test_a_resume_that_changes_a_scheduled_rate_is_refused(mnist_dir, tmp_path):
     make_data = lambda: tiny_mnist(mnist_dir)  # noqa: E731
-    make_module = lambda: GAN(noise_dim=8, generator_scheduler=halving(2))  # noqa: E731
+    scheduled = GANOptimization(generator_scheduler=halving(2))
+    make_module = lambda: GAN(noise_dim=8, optimization=scheduled)  # noqa: E731
     run(tmp_path / "part", make_module, make_data, max_steps=3, save_every=3)
     faster = lambda: GAN(  # noqa: E731
         noise_dim=8,
         generator_optimizer=lambda params: torch.optim.Adam(params, lr=2e-3, betas=(0.5, 0.999)),
-        generator_scheduler=halving(2),
+        optimization=scheduled,
     )
     with pytest.raises(ValueError, match=r"lr 0\.002 is configured.*started from lr 0\.001"):
         run(
@@ -131,8 +137,7 @@ def test_gradient_clipping_bounds_each_networks_step(clip_norm, mnist_dir, tmp_p
         noise_dim=8,
         discriminator_optimizer=sgd,
         generator_optimizer=sgd,
-        discriminator_clip_norm=clip_norm,
-        generator_clip_norm=None,
+        optimization=GANOptimization(discriminator_clip_norm=clip_norm, generator_clip_norm=None),
     )
     d_before, g_before = parameters(module.discriminator), parameters(module.generator)
     trainer = tiny_trainer(tmp_path, max_steps=1)
@@ -151,10 +156,15 @@ def test_gradient_clipping_bounds_each_networks_step(clip_norm, mnist_dir, tmp_p
 def test_agent_clipping_bounds_each_of_its_two_steps_per_network(tmp_path):
     from duet.callbacks import GymCollector
     from duet.datamodules import ExperienceDataModule
+    from tests.test_gym_collector import NO_STOP
 
-    module = ActEnvAgent(hidden_size=16, trainable_heads=True, optimizer=sgd, act_clip_norm=1e-3)
+    module = ActEnvAgent(
+        network=ActEnvNetworks(hidden_size=16, trainable_heads=True),
+        optimizer=sgd,
+        optimization=AgentOptimization(act_clip_norm=1e-3),
+    )
     data = ExperienceDataModule(capacity=200, batch_size=16, seed=0)
-    collector = GymCollector(seed=0, prefill_steps=32, stop_mean_return=None, max_episodes=None)
+    collector = GymCollector(seed=0, prefill_steps=32, stopping=NO_STOP)
     before = {}
 
     class Snapshot(L.Callback):  # the networks exist once the collector has built them
@@ -170,18 +180,25 @@ def test_agent_clipping_bounds_each_of_its_two_steps_per_network(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"scheduler_interval": "batch"}, "scheduler_interval must be 'iteration' or 'epoch'"),
-        ({"generator_clip_norm": 0.0}, "generator_clip_norm"),
+        (
+            {"scheduler_interval": "batch"},
+            r"^GAN: optimization\.scheduler_interval must be 'iteration' or 'epoch', got 'batch'",
+        ),
+        (
+            {"generator_clip_norm": 0.0},
+            r"^GAN optimization\.generator_clip_norm=0\.0 is out of range",
+        ),
     ],
 )
 def test_bad_options_are_refused_when_the_module_is_built(options, message):
     with pytest.raises(ValueError, match=message):
-        GAN(**options)
+        GAN(optimization=GANOptimization(**options))
 
 
 def test_a_plateau_scheduler_is_refused_with_what_to_use(mnist_dir, tmp_path):
-    module = GAN(noise_dim=8, discriminator_scheduler=ReduceLROnPlateau)
-    with pytest.raises(ValueError, match="discriminator_scheduler is ReduceLROnPlateau"):
+    module = GAN(noise_dim=8, optimization={"discriminator_scheduler": ReduceLROnPlateau})
+    message = r"GAN: optimization\.discriminator_scheduler is ReduceLROnPlateau"
+    with pytest.raises(ValueError, match=message):
         tiny_trainer(tmp_path, max_steps=1).fit(module, datamodule=tiny_mnist(mnist_dir))
 
 

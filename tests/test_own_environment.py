@@ -12,8 +12,8 @@ from duet.scripts.train import cli_main
 
 PAGE = (Path(__file__).resolve().parents[1] / "docs" / "own_model.md").read_text()
 SMALL = [
-    "--trainer.callbacks.init_args.prefill_steps=60",
-    "--trainer.callbacks.init_args.max_env_steps=100",
+    "--collector.prefill_steps=60",
+    "--collector.stopping.max_env_steps=100",
     "--data.init_args.batch_size=16",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",

@@ -166,7 +166,7 @@ def test_a_variant_resumed_without_its_settings_keeps_the_checkpoints(
             "--config",
             "dcgan",
             *data,
-            "--model.init_args.ema_decay=0.9",
+            "--model.init_args.stabilizers.ema_decay=0.9",
             "--trainer.max_steps=1",
         ]
     )

@@ -10,6 +10,7 @@ from duet.callbacks import GymCollector
 from duet.datamodules import ExperienceDataModule
 from duet.lightning_modules import DCGAN, GAN, LSGAN, WGANGP, ActEnvAgent, MNISTClassifier
 from tests.conftest import tiny_mnist, tiny_trainer
+from tests.test_gym_collector import NO_STOP
 from tests.test_resume import assert_same_tensors, run
 
 
@@ -19,7 +20,7 @@ class InitialWeights(L.Callback):
 
 
 def collector() -> GymCollector:
-    return GymCollector(prefill_steps=100, stop_mean_return=None, max_episodes=None)
+    return GymCollector(prefill_steps=100, stopping=NO_STOP)
 
 
 GAN_MODULES = {

@@ -1,5 +1,5 @@
-"""Transition rates (the reference's and the discounted ones), the env-step budget, greedy
-evaluation."""
+"""Success ratings of transitions (the reference's and the discounted ones), the env-step budget,
+the greedy rollout and evaluation."""
 
 import csv
 
@@ -10,15 +10,15 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from duet.callbacks import GreedyEvaluation, GymCollector
+from duet.callbacks import GreedyEvaluation, GymCollector, StoppingRules
 from duet.callbacks.episodes import EpisodeTracker
-from duet.callbacks.greedy_evaluation import greedy_returns
+from duet.callbacks.greedy_rollout import greedy_returns, play_greedy_episodes
 from duet.callbacks.playing import play
-from duet.callbacks.rates import transition_values
-from duet.datamodules import ExperienceDataModule, ReplayBuffer
+from duet.datamodules import ExperienceDataModule, ReplayBuffer, SuccessRating
+from duet.datamodules.rating import transition_values
 from duet.lightning_modules import ActEnvAgent
 from tests.conftest import tiny_trainer
-from tests.test_gym_collector import collector_with_buffer, episodes_in, fit_agent
+from tests.test_gym_collector import NO_STOP, collector_with_buffer, episodes_in, fit_agent
 
 
 def values_of(rewards, cut_off, discount):
@@ -29,7 +29,7 @@ def values_of(rewards, cut_off, discount):
     ]
 
 
-def test_seed_values_are_the_episode_return_for_every_transition():
+def test_reference_values_are_the_episode_return_for_every_transition():
     assert values_of([1.0, 2.0, -0.5], False, None).tolist() == [2.5, 2.5, 2.5]
 
 
@@ -60,8 +60,9 @@ def test_episodes_of_different_lengths_at_once_equal_one_at_a_time(discount):
 
 @pytest.mark.parametrize("num_envs", [1, 4])
 def test_collector_writes_discounted_rates_per_transition(num_envs):
+    rating = SuccessRating(discount=0.95, return_scale=1.0)
     collector, buffer, _ = collector_with_buffer(
-        num_envs=num_envs, prefill_steps=2_000, discount=0.95, return_scale=1.0
+        num_envs=num_envs, prefill_steps=2_000, rating=rating
     )
     collector.prefill()
     episodes = episodes_in(buffer)
@@ -76,7 +77,8 @@ def test_collector_writes_discounted_rates_per_transition(num_envs):
 def test_an_episode_longer_than_the_tracker_rows_is_rated_whole(discount):
     buffer = ReplayBuffer(capacity=2_000, state_size=1)
     scale = 600.0 if discount is None else 1.0
-    tracker = EpisodeTracker(num_envs=2, discount=discount, return_offset=0.0, return_scale=scale)
+    rating = SuccessRating(return_scale=scale, return_offset=0.0, discount=discount)
+    tracker = EpisodeTracker(num_envs=2, rating=rating)
     both, fell = np.arange(2), np.ones(2, dtype=bool)
     for step in range(600):  # copy 0: one episode of 600 steps; copy 1: episodes of 7 steps
         slots = buffer.add(
@@ -105,25 +107,79 @@ def test_an_episode_longer_than_the_tracker_rows_is_rated_whole(discount):
 
 
 def test_max_env_steps_counts_prefill_and_stops_training(tmp_path):
-    collector = GymCollector(prefill_steps=50, max_env_steps=80, stop_mean_return=None)
+    stopping = StoppingRules(mean_return=None, max_env_steps=80)
+    collector = GymCollector(prefill_steps=50, stopping=stopping)
     trainer, _, datamodule = fit_agent(tmp_path, collector, max_steps=1_000)
     assert collector.env_steps == 80 == len(datamodule.buffer)
     assert trainer.global_step == 30  # one transition an iteration after the prefill
 
 
-def test_greedy_returns_are_those_of_play_with_the_same_seeds():
-    import gymnasium as gym
+class LeaningPolicy:
+    """A scripted greedy policy: push the cart the way the pole leans, its angle plus ``lead``
+    times its angular velocity (0.1 balances CartPole to its 500-step limit; 0 drops the pole
+    within some 50 steps, after a number of steps that depends on the start). Records the
+    previous actions it is given and the actions it takes, call by call."""
 
-    torch.manual_seed(3)
-    agent = ActEnvAgent(state_size=4, action_size=2)
-    vectorised = greedy_returns(agent, "CartPole-v1", episodes=4, seed=7)
-    one_by_one = play(agent, gym.make("CartPole-v1"), episodes=4, seed=7)
-    assert vectorised.tolist() == one_by_one
+    def __init__(self, lead: float) -> None:
+        self.lead = lead
+        self.calls: list[tuple[list[int], list[int]]] = []
+
+    def greedy_actions(self, states, prev_actions):
+        actions = (states[:, 2] + self.lead * states[:, 3] > 0).long()
+        self.calls.append((prev_actions.tolist(), actions.tolist()))
+        return actions
+
+
+class OneEpisode(gym.Wrapper):
+    """Counts the steps of its episode and refuses a step after the episode ended."""
+
+    def reset(self, **kwargs):
+        self.seed, self.steps, self.ended = kwargs.get("seed"), 0, False
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        assert not self.ended, "stepped after its episode ended"
+        result = self.env.step(action)
+        self.steps, self.ended = self.steps + 1, result[2] or result[3]
+        return result
+
+
+def test_greedy_episodes_played_together_end_as_each_played_alone():
+    seeds = [7, 8, 9, 10]
+    environments = [OneEpisode(gym.make("CartPole-v1")) for _ in seeds]
+    together = play_greedy_episodes(LeaningPolicy(lead=0.0), environments, seeds)
+    assert len(set(together.tolist())) > 1  # episodes of different lengths, in one batch
+    # CartPole pays 1 a step: each return is the number of steps its own environment took.
+    assert together.tolist() == [float(env.steps) for env in environments]
+    assert [env.seed for env in environments] == seeds and all(e.ended for e in environments)
+    for seed, both in zip(seeds, together.tolist(), strict=True):
+        alone = play_greedy_episodes(LeaningPolicy(lead=0.0), [gym.make("CartPole-v1")], [seed])
+        assert alone.tolist() == [both]
+    # duet play: one environment, its episodes one after another, seeded as the evaluation.
+    policy = LeaningPolicy(lead=0.0)
+    assert play(policy, gym.make("CartPole-v1"), episodes=4, seed=7) == together.tolist()
+    assert greedy_returns(policy, "CartPole-v1", episodes=4, seed=7).tolist() == together.tolist()
+
+
+def test_a_greedy_episode_starts_from_previous_action_0_and_follows_its_own_actions():
+    policy = LeaningPolicy(lead=0.1)
+    (total,) = play_greedy_episodes(policy, [gym.make("CartPole-v1")], [3])
+    assert total == 500.0  # the balancing policy reaches the time limit: truncation ends it
+    given = [prev for (prev,), _ in policy.calls]
+    taken = [action for _, (action,) in policy.calls]
+    assert len(taken) == 500 and given == [0, *taken[:-1]]
+
+
+def test_greedy_returns_make_the_environments_with_env_kwargs():
+    # Sutton and Barto's reward: 0 a step, −1 when the pole falls.
+    kwargs = {"sutton_barto_reward": True}
+    returns = greedy_returns(LeaningPolicy(lead=0.0), "CartPole-v1", 3, seed=0, env_kwargs=kwargs)
+    assert returns.tolist() == [-1.0, -1.0, -1.0]
 
 
 def test_greedy_evaluation_logs_and_a_checkpoint_keeps_the_best_policy(tmp_path):
     evaluation = GreedyEvaluation(every_n_train_steps=20, episodes=3)
-    collector = GymCollector(prefill_steps=100, stop_mean_return=None)
+    collector = GymCollector(prefill_steps=100, stopping=StoppingRules(mean_return=None))
     best = ModelCheckpoint(
         tmp_path / "checkpoints",
         monitor="eval/greedy_mean_return",
@@ -153,8 +209,8 @@ def test_greedy_evaluation_logs_and_a_checkpoint_keeps_the_best_policy(tmp_path)
 
 
 def test_greedy_evaluation_needs_a_collector(tmp_path):
-    with pytest.raises(RuntimeError, match=r"add one to trainer\.callbacks"):
-        GreedyEvaluation._collector(type("Trainer", (), {"callbacks": []})())
+    with pytest.raises(RuntimeError, match=r"add a collector: section to the config"):
+        GreedyEvaluation.collector_of(type("Trainer", (), {"callbacks": []})())
 
 
 def test_greedy_evaluation_records_videos_for_the_run_folder_and_wandb(tmp_path, monkeypatch):
@@ -165,7 +221,7 @@ def test_greedy_evaluation_records_videos_for_the_run_folder_and_wandb(tmp_path,
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     evaluation = GreedyEvaluation(every_n_train_steps=2, episodes=2, video_episodes=2)
-    collector = GymCollector(prefill_steps=50, stop_mean_return=None)
+    collector = GymCollector(prefill_steps=50, stopping=StoppingRules(mean_return=None))
     csv_logger = CSVLogger(tmp_path, name="run", version=0)
     wandb_logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="videos")
     loggers = [csv_logger, wandb_logger]
@@ -210,7 +266,7 @@ def test_videos_without_moviepy_are_refused_up_front(monkeypatch):
 def test_greedy_evaluation_stops_training_once_it_reaches_stop_at(stop_at, steps, tmp_path):
     # Every CartPole episode returns at least 1; none can return 501.
     evaluation = GreedyEvaluation(every_n_train_steps=5, episodes=2, stop_at=stop_at)
-    collector = GymCollector(prefill_steps=50, stop_mean_return=None, max_episodes=None)
+    collector = GymCollector(prefill_steps=50, stopping=NO_STOP)
     trainer = tiny_trainer(tmp_path, max_steps=15, callbacks=[evaluation, collector])
     trainer.fit(ActEnvAgent(), datamodule=ExperienceDataModule(capacity=200, batch_size=16))
     assert trainer.global_step == steps

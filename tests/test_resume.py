@@ -7,9 +7,12 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from duet.callbacks import GymCollector
-from duet.datamodules import ExperienceDataModule
+from duet.datamodules import ExperienceDataModule, SuccessRating
 from duet.lightning_modules import DCGAN, GAN, WGANGP, ActEnvAgent, ConditionalGAN
+from duet.lightning_modules.gan_losses import hinge_discriminator_loss, hinge_generator_loss
+from duet.lightning_modules.gan_options import Stabilizers
 from tests.conftest import tiny_mnist, tiny_trainer
+from tests.test_gym_collector import NO_STOP
 
 
 class LossRecorder(L.Callback):
@@ -62,17 +65,17 @@ def run(
 @pytest.mark.parametrize(
     "make_module",
     [
-        lambda: GAN(noise_dim=8, ema_decay=0.9),
+        lambda: GAN(noise_dim=8, stabilizers=Stabilizers(ema_decay=0.9)),
         lambda: DCGAN(noise_dim=8),
         lambda: WGANGP(noise_dim=8, n_critic=4),  # its latest G loss is logged between G steps
         lambda: ConditionalGAN(noise_dim=8),
         lambda: GAN(  # every option for small data: augmentation draws from the noise stream
             noise_dim=8,
-            augment_translation=0.125,
-            augment_cutout=0.5,
-            spectral_norm=True,
-            r1_weight=1.0,
-            hinge_loss=True,
+            stabilizers=Stabilizers(
+                augment_translation=0.125, augment_cutout=0.5, spectral_norm=True, r1_weight=1.0
+            ),
+            generator_loss=hinge_generator_loss,
+            discriminator_loss=hinge_discriminator_loss,
         ),
     ],
     ids=["gan", "dcgan", "wgan_gp", "cgan", "gan_small_data_options"],
@@ -107,9 +110,8 @@ def test_gan_resumed_mid_epoch_ends_identical(make_module, mnist_dir, tmp_path):
 )
 def test_agent_resumed_mid_epoch_ends_identical(make_module, discount, tmp_path):
     def make_collector():
-        return GymCollector(
-            prefill_steps=300, stop_mean_return=None, max_episodes=None, discount=discount
-        )
+        rating = SuccessRating(discount=discount)
+        return GymCollector(prefill_steps=300, rating=rating, stopping=NO_STOP)
 
     make_data = lambda: ExperienceDataModule(capacity=600, batch_size=32, batches_per_epoch=25)  # noqa: E731
     whole_collector = make_collector()

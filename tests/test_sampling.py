@@ -9,6 +9,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from duet.callbacks import SampleGrid
 from duet.lightning_modules import DCGAN, GAN, sampling
+from duet.lightning_modules.gan_options import Stabilizers
 from duet.scripts import sample
 from tests.conftest import tiny_mnist, tiny_trainer
 
@@ -49,7 +50,7 @@ def test_sample_grid_rejects_non_gan_modules():
 @pytest.fixture
 def dcgan_checkpoint(mnist_dir, tmp_path):
     trainer = tiny_trainer(tmp_path, max_steps=2)
-    module = DCGAN(noise_dim=8, ema_decay=0.9)
+    module = DCGAN(noise_dim=8, stabilizers=Stabilizers(ema_decay=0.9))
     trainer.fit(module, datamodule=tiny_mnist(mnist_dir))
     path = tmp_path / "dcgan.ckpt"
     trainer.save_checkpoint(path)

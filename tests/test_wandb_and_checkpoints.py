@@ -14,6 +14,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from duet.callbacks import CheckpointOnException, SampleGrid, SaveFinalCheckpoint
+from duet.callbacks.final_checkpoint import with_run_checkpoints
 from duet.lightning_modules.checkpoints import CheckpointError
 from duet.scripts import wandb_logging
 from duet.scripts.train import cli_main
@@ -106,11 +108,15 @@ def test_mode_is_online_only_with_credentials(monkeypatch, tmp_path):
     assert wandb_logging.choose_mode(wandb_logging.WandbOptions(mode="disabled")) == "disabled"
 
 
-def test_log_model_is_dropped_with_a_warning_offline(tmp_path):
+def test_log_model_is_dropped_with_a_warning_offline(monkeypatch, tmp_path):
+    given: dict = {}
+    monkeypatch.setattr(
+        wandb_logging, "ResilientWandbLogger", lambda **kwargs: given.update(kwargs)
+    )
     options = wandb_logging.WandbOptions(enabled=True, mode="offline", log_model=True)
     with pytest.warns(UserWarning, match="log_model=True needs online mode"):
-        logger = wandb_logging.make_wandb_logger(options, str(tmp_path), run_id=None)
-    assert logger._log_model is False
+        wandb_logging.make_wandb_logger(options, str(tmp_path), run_id=None)
+    assert given["log_model"] is False and given["mode"] == "offline"
 
 
 def test_an_unreachable_server_falls_back_to_offline(monkeypatch, tmp_path):
@@ -288,6 +294,25 @@ def test_a_nan_leaves_no_crash_checkpoint(mnist_dir, tmp_path):
     assert not crash(mnist_dir, tmp_path, FloatingPointError("nan")).exists()
 
 
-def test_every_experiment_config_saves_the_state_at_a_crash():
-    for config in sorted((REPO / "configs").glob("*.yaml")):
-        assert "duet.callbacks.CheckpointOnException" in config.read_text(), config.name
+def test_run_checkpoints_are_added_where_a_list_lacks_them_before_the_model_checkpoint():
+    grid, periodic = SampleGrid(), ModelCheckpoint()
+    added = with_run_checkpoints([grid, periodic])
+    assert [type(c) for c in added] == [
+        SampleGrid,
+        SaveFinalCheckpoint,  # before ModelCheckpoint: its on_train_end must run first
+        CheckpointOnException,
+        ModelCheckpoint,
+    ]
+    assert added[0] is grid and added[3] is periodic
+    assert with_run_checkpoints(added) == added  # nothing twice
+    alone = with_run_checkpoints([])
+    assert [type(c) for c in alone] == [SaveFinalCheckpoint, CheckpointOnException]
+
+
+@pytest.mark.parametrize("config", ["gan", "actenv_cartpole"])
+def test_every_experiment_saves_the_state_at_a_crash(config, mnist_dir):
+    data = [f"--data.data_dir={mnist_dir}"] if config == "gan" else []
+    cli = cli_main(["--config", config, *data], run=False)
+    kinds = [type(callback) for callback in cli.trainer.callbacks]
+    assert kinds.count(CheckpointOnException) == 1 and kinds.count(SaveFinalCheckpoint) == 1
+    assert kinds.index(SaveFinalCheckpoint) < kinds.index(ModelCheckpoint)

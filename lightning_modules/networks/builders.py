@@ -10,7 +10,7 @@ discriminator's logits for real and for generated images.
 import functools
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
@@ -85,7 +85,7 @@ def identity(value: Any) -> Any:
         return description["class_path"], description.get("init_args") or {}
 
 
-def describe_for_checkpoints(owner: str, hparams: dict, names: tuple[str, ...]) -> None:
+def describe_for_checkpoints(owner: str, hparams: MutableMapping, names: tuple[str, ...]) -> None:
     """Replace each of ``names`` in ``hparams`` by its description; one that cannot be named is
     left out (a checkpoint then builds the default), with a warning saying how to load it."""
     for name in names:

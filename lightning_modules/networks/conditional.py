@@ -44,6 +44,7 @@ class ProjectionMLPDiscriminator(nn.Module):
         super().__init__()
         reference = MLPDiscriminator(image_shape).net
         self.features, self.head = reference[:-1], reference[-1]  # φ: (B, 256); ψ: (B, 1)
+        assert isinstance(self.head, nn.Linear)
         self.embed = nn.Embedding(num_classes, self.head.in_features)
 
     def forward(self, images: Tensor, labels: Tensor) -> Tensor:

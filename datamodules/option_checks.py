@@ -59,4 +59,4 @@ def image_shape(owner: str, value) -> tuple[int, int, int]:
     shape = tuple(value) if isinstance(value, list | tuple) else ()
     ok = len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)
     require(owner, "image_shape", value, ok, "(channels, height, width), three positive integers")
-    return shape  # type: ignore[return-value]
+    return shape
