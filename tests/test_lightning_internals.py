@@ -2,8 +2,6 @@
 and PyTorch classes (no fakes): an upgrade that renames or reshapes one fails here by name."""
 
 import inspect
-import subprocess
-import sys
 
 import lightning as L
 import torch
@@ -97,16 +95,6 @@ def test_nvml_probe_answers_a_boolean():
     assert isinstance(internals.nvml_unavailable(), bool)
     if torch.version.cuda is not None:  # the private probe exists in CUDA builds
         assert isinstance(torch.cuda._device_count_nvml(), int)  # noqa: SLF001
-
-
-def test_importing_duet_changes_no_environment_variable():
-    code = (
-        "import os, lightning; after_lightning = dict(os.environ);"
-        "import duet.lightning_modules, duet.callbacks, duet.datamodules;"
-        "print(dict(os.environ) == after_lightning)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout.strip() == "True", result.stderr
 
 
 def test_lightning_cli_still_merges_checkpoint_hyperparameters_through_the_overridden_method():

@@ -67,17 +67,22 @@ def in_plain(plain_duet, *command: str) -> subprocess.CompletedProcess:
 
 def test_every_module_imports_in_the_plain_environment_which_lacks_every_extra(plain_duet):
     check = (
-        "import importlib, importlib.util, pkgutil, duet\n"
+        "import importlib, importlib.util, os, pkgutil, lightning, duet\n"
+        # Set by Lightning's import; importing duet used to drop it.
+        "NVML = 'PYTORCH_NVML_BASED_CUDA_CHECK'\n"
+        "nvml_check = os.environ.get(NVML)\n"
         f"print([n for n in {OPTIONAL} if importlib.util.find_spec(n)])\n"
         "names = [m.name for m in pkgutil.walk_packages(duet.__path__, 'duet.')]\n"
         "for name in names:\n    importlib.import_module(name)\n"
-        "print(len(names))"
+        "print(len(names))\n"
+        "print(os.environ.get(NVML) == nvml_check)"
     )
     result = in_plain(plain_duet, "python", "-c", check)
     assert result.returncode == 0, result.stderr[-3000:]
-    absent, count = result.stdout.strip().splitlines()[-2:]
+    absent, count, environment_unchanged = result.stdout.strip().splitlines()[-3:]
     assert absent == "[]"
     assert int(count) > 50  # every module of the four packages and of the configs
+    assert environment_unchanged == "True"  # no import-time change of the NVML check
 
 
 def test_duet_configs_lists_every_config_file_of_the_repository(plain_duet):
