@@ -114,17 +114,25 @@ class FiniteGuard:
         what = ELSEWHERE if good else problem()  # good here: the bad value was another process's
         raise FloatingPointError(
             f"{what}; training stopped at iteration {trainer.global_step} "
-            f"(epoch {trainer.current_epoch}). {self._newest_checkpoint(trainer)} Lower the "
-            "learning rates, or resume from that checkpoint with another seed_everything."
+            f"(epoch {trainer.current_epoch}). {self._what_to_do(trainer)}"
         )
 
-    def _newest_checkpoint(self, trainer: L.Trainer) -> str:
+    def _what_to_do(self, trainer: L.Trainer) -> str:
         if self.saved_iteration is None:
-            return "No checkpoint of this run was written yet."
+            return (
+                "This fit wrote no checkpoint before it: lower the learning rates, or change "
+                "seed_everything, and start again (or resume from the checkpoint it started from)."
+            )
         callback = model_checkpoint(trainer)
         last = getattr(callback, "last_model_path", "")
         where = last if last and Path(last).is_file() else getattr(callback, "dirpath", None)
         return (
             f"No checkpoint holds non-finite values; the newest, of iteration "
-            f"{self.saved_iteration}, is {where}."
+            f"{self.saved_iteration}, is {where}: lower the learning rates, or resume from it "
+            "with another seed_everything."
         )
+
+    def start_at(self, iteration: int) -> None:
+        """Count from the iteration a fit starts at (a resumed one's), so that a report names
+        the iterations of this run, not from 1."""
+        self.checked_iteration = iteration

@@ -131,7 +131,8 @@ class ManualOptimizationModule(L.LightningModule):
         skip_failing_nvml_probe()
         self.optimizer_settings = configured_settings(self.trainer.optimizers)  # before a resume
 
-    def on_train_start(self) -> None:  # after a resume restored the optimizers
+    def on_train_start(self) -> None:  # after a resume restored the optimizers and the step
+        self.finite_guard.start_at(self.trainer.global_step)
         options = self.optimizer_options
         restore_configured_settings(self.trainer.optimizers, self.optimizer_settings, options)
 

@@ -116,9 +116,22 @@ def test_losses_are_checked_on_logged_iterations_not_every_one(mnist_dir, tmp_pa
 def test_a_nan_in_the_last_iterations_fails_the_run_at_its_end(mnist_dir, tmp_path):
     module = BreaksAt(noise_dim=8)
     module.broken = 10
-    message = "between iterations 1 and 12 .*stopped at iteration 12.*No checkpoint of this run"
-    with pytest.raises(FloatingPointError, match=message):
+    message = "between iterations 1 and 12 .*stopped at iteration 12.*wrote no checkpoint"
+    with pytest.raises(FloatingPointError, match=message) as raised:
         fit(tmp_path, module, mnist_dir, log_every_n_steps=50)
+    assert "resume from that checkpoint" not in str(raised.value)  # there is none to resume
+
+
+def test_after_a_resume_a_divergence_is_reported_by_the_runs_own_iterations(mnist_dir, tmp_path):
+    fit(tmp_path, GAN(noise_dim=8), mnist_dir, every_n_train_steps=4, max_steps=4)
+    module = BreaksAt(noise_dim=8)
+    module.broken = 5  # the second iteration after the resume
+    resume = str(tmp_path / "ckpt" / "last.ckpt")
+    with pytest.raises(FloatingPointError, match="between iterations 5 and 7 ") as raised:
+        tiny_trainer(tmp_path / "resumed", max_steps=12, log_every_n_steps=7).fit(
+            module, datamodule=tiny_mnist(mnist_dir), ckpt_path=resume
+        )
+    assert "stopped at iteration 7" in str(raised.value)
 
 
 def test_floating_tensors_find_non_finite_optimizer_states():
