@@ -56,9 +56,9 @@ class GymCollector(L.Callback):
         seed: int = 0,
         prefill_steps: int = 100_000,
         steps_per_iteration: int = 1,
-        exploration: ExplorationSchedule = ExplorationSchedule(),  # noqa: B008 (frozen)
-        rating: SuccessRating = SuccessRating(),  # noqa: B008 (frozen)
-        stopping: StoppingRules = StoppingRules(),  # noqa: B008 (frozen)
+        exploration: ExplorationSchedule = ExplorationSchedule(),
+        rating: SuccessRating = SuccessRating(),
+        stopping: StoppingRules = StoppingRules(),
         vectorization_mode: str | None = None,
     ) -> None:
         for name, value in (("num_envs", num_envs), ("steps_per_iteration", steps_per_iteration)):
