@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from duet.datamodules.lightning_internals import step_of_last_save
 from duet.datamodules.trainer_attributes import fast_dev_run
@@ -47,8 +48,9 @@ class CheckpointOnException(L.Callback):
     infinite value (FloatingPointError: its message names the newest good checkpoint), before
     this fit completed an iteration (nothing is lost, and an error of the settings, raised in
     the agent's prefill, leaves no file that looks like progress), and under several processes
-    (the others may wait in a collective that a save would join; their periodic checkpoints
-    remain).
+    unless a signal stopped them (``StopBetweenIterations`` stops every process at the same
+    iteration, so the save's collectives meet; after another exception the others may wait in a
+    collective that a save would join, or be gone: their periodic checkpoints remain).
 
     Not Lightning's OnExceptionCheckpoint, which does the same save but also makes every later
     ``fit`` without ``ckpt_path`` resume from such a file or a last.ckpt silently (and warns
@@ -68,7 +70,7 @@ class CheckpointOnException(L.Callback):
             return
         if self.first_step is None or trainer.global_step == self.first_step:
             return
-        if trainer.world_size > 1:
+        if trainer.world_size > 1 and not isinstance(exception, SIGTERMException):
             return
         folder = self.dirpath or getattr(model_checkpoint(trainer), "dirpath", None)
         path = Path(folder or Path(trainer.default_root_dir) / "checkpoints") / (
@@ -79,12 +81,13 @@ class CheckpointOnException(L.Callback):
         except Exception as error:  # the original exception matters more than this one
             rank_zero_warn(f"The state at the exception could not be saved: {error}")
             return
-        print(
-            f"Training stopped by {type(exception).__name__} after iteration "
-            f"{trainer.global_step}; its state is saved in {path} (resume with "
-            f"--ckpt_path {path}).",
-            file=sys.stderr,
-        )
+        if trainer.is_global_zero:
+            print(
+                f"Training stopped by {type(exception).__name__} after iteration "
+                f"{trainer.global_step}; its state is saved in {path} (resume with "
+                f"--ckpt_path {path}).",
+                file=sys.stderr,
+            )
 
 
 def with_run_checkpoints(callbacks: list[L.Callback]) -> list[L.Callback]:

@@ -1,7 +1,10 @@
-"""Ctrl-C and preemption stop training between two iterations, so that the state saved then
-resumes exactly, and the process ends with the conventional status 128 + the signal."""
+"""Ctrl-C, preemption and SLURM's pre-timeout signal stop training between two iterations, on
+every process at the same one, so that the state saved then resumes exactly; the process ends
+with the conventional status 128 + the signal."""
 
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -9,75 +12,131 @@ from types import FrameType
 from typing import Any
 
 import lightning as L
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from duet.datamodules.lightning_internals import (
+    cluster_environment,
+    stop_after_this_iteration,
+    stop_watching_child_processes,
+)
+
+Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class Interrupted(Exception):
     """Training stopped by ``signum`` (after iteration ``iteration``); the command line ends
-    with ``exit_status`` (scripts/errors.py)."""
+    with ``exit_status``, and says so on the first process only (``quiet`` elsewhere:
+    scripts/errors.py)."""
 
-    def __init__(self, signum: int, iteration: int | None = None) -> None:
-        self.signum, self.iteration = signum, iteration
+    def __init__(
+        self, signum: int, iteration: int | None = None, note: str = "", quiet: bool = False
+    ) -> None:
+        self.signum, self.iteration, self.quiet = signum, iteration, quiet
         self.exit_status = 128 + signum
         after = "" if iteration is None else f" after iteration {iteration}"
-        super().__init__(f"training stopped by {signal.Signals(signum).name}{after}")
+        super().__init__(f"training stopped by {signal.Signals(signum).name}{after}{note}")
 
 
 def interrupted(stop: SIGTERMException) -> Interrupted:
     """Lightning's stop at the end of an iteration (a SystemExit with status 0) as duet's."""
-    signum = getattr(stop, "duet_signal", signal.SIGTERM)
-    return Interrupted(signum, getattr(stop, "duet_iteration", None))
+    return Interrupted(
+        getattr(stop, "duet_signal", signal.SIGTERM),
+        getattr(stop, "duet_iteration", None),
+        getattr(stop, "duet_note", ""),
+        quiet=getattr(stop, "duet_rank", 0) != 0,
+    )
 
 
 class StopBetweenIterations(L.Callback):
-    """SIGTERM already stops Lightning at the end of the running iteration, its values logged
-    (its signal handler, then ``SIGTERMException``), and ``CheckpointOnException`` saves the state
-    of that moment. This makes the first Ctrl-C (SIGINT) do the same, where Python would stop
-    mid-iteration; a second one stops at once. It records on the exception which signal stopped
-    training, and after which iteration. Under several processes Lightning's handling stays."""
+    """Takes over the signals that ask training to stop: SIGTERM (preemption), SIGINT (Ctrl-C;
+    a second one stops at once) and, under SLURM with auto-requeue, the requeue signal
+    (``#SBATCH --signal=USR1@90``). A handler only records the signal. After each iteration the
+    processes agree whether any received one (``reduce_boolean_decision``: one small collective
+    under DDP, nothing on one process), and if so all of them stop there through Lightning's own
+    SIGTERM stop, which ``CheckpointOnException`` saves on every process alike. Lightning's
+    handlers would stop each process where its own signal found it, run a collective inside a
+    signal handler, and save SLURM's checkpoint mid-iteration.
+
+    After a requeue signal, the first process requeues the job (``scontrol requeue``) once the
+    state is saved; the requeued job resumes it (scripts/config_checks.py).
+    """
 
     def __init__(self) -> None:
         self.received: int | None = None
-        # The SIGINT handler before ours, as signal.signal returns it.
-        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
+        self.requeue_signal: int | None = None
+        self.previous: dict[int, Handler] = {}  # the handlers ours replaced, restored at the end
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.received = None
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set there
-        sigterm_handler = signal.getsignal(signal.SIGTERM)
-        if not callable(sigterm_handler):  # Lightning registered none: its stop is not there
+        if not callable(signal.getsignal(signal.SIGTERM)):  # Lightning's stop is not there
             return
-        signal.signal(signal.SIGTERM, self._receiving(sigterm_handler))
-        if trainer.world_size == 1:
-            self.previous = signal.signal(signal.SIGINT, self._receive_sigint)
+        environment = cluster_environment(trainer)
+        if isinstance(environment, SLURMEnvironment) and environment.auto_requeue:
+            self.requeue_signal = environment.requeue_signal
+        for signum in (signal.SIGTERM, signal.SIGINT, self.requeue_signal):
+            if signum is not None:
+                self.previous[signum] = signal.signal(signum, self._receive)
 
-    def _receiving(self, handler):
-        def receive(signum, frame) -> None:
-            self.received = self.received or signum
-            handler(signum, frame)
-
-        return receive
-
-    def _receive_sigint(self, signum: int, frame) -> None:
-        if self.received is not None:  # the second signal: stop now
+    def _receive(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.received is not None:  # the second Ctrl-C
             self._restore()
             raise KeyboardInterrupt
-        print("\nCtrl-C: stopping after this iteration (again to stop at once).", file=sys.stderr)
-        stop = signal.getsignal(signal.SIGTERM)  # Lightning's stop, as for SIGTERM: on_train_start
-        assert callable(stop)  # wrapped it (and installed this handler) only when it is callable
-        stop(signal.SIGINT, frame)
+        if signum == signal.SIGINT:
+            print(
+                "\nCtrl-C: stopping after this iteration (again to stop at once).", file=sys.stderr
+            )
+        self.received = self.received or signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+            stop_watching_child_processes()  # the children will exit 128 + signal: no loss
+            stop_after_this_iteration(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):  # it declares no fields: read by getattr
-            vars(exception).update(
-                duet_signal=self.received or signal.SIGTERM, duet_iteration=trainer.global_step
-            )
+        if not isinstance(exception, SIGTERMException):
+            return
+        signum = self.received or signal.SIGTERM  # another process's signal stopped this one
+        note = ""
+        if signum == self.requeue_signal and trainer.is_global_zero:
+            note = requeue_slurm_job()
+        # SIGTERMException declares no fields: read back by getattr in ``interrupted``.
+        vars(exception).update(
+            duet_signal=signum,
+            duet_iteration=trainer.global_step,
+            duet_note=note,
+            duet_rank=trainer.global_rank,
+        )
 
     def _restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore()
+
+
+def requeue_slurm_job() -> str:
+    """``scontrol requeue`` this SLURM job (an array task by its array id); what happened, as
+    the end of the stop's message."""
+    array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = (
+        f"{array_job}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        if array_job
+        else os.environ.get("SLURM_JOB_ID", "")
+    )
+    if not job:
+        return "; SLURM_JOB_ID is not set, so the job was not requeued"
+    try:
+        result = subprocess.run(
+            ["scontrol", "requeue", job], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"; requeueing SLURM job {job} failed ({error})"
+    if result.returncode != 0:
+        reason = " ".join(result.stderr.split()) or f"status {result.returncode}"
+        return f"; requeueing SLURM job {job} failed ({reason})"
+    return f"; SLURM job {job} requeued: it resumes from this state"

@@ -15,8 +15,11 @@ It lives in the lowest layer (datamodules <- lightning_modules <- callbacks <- s
 every layer may import it.
 """
 
+import threading
+
 import lightning as L
 import torch
+from lightning.fabric.plugins.environments import ClusterEnvironment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.core.optimizer import LightningOptimizer
 
@@ -79,3 +82,43 @@ def nvml_unavailable() -> bool:
     """Whether PyTorch fails to load NVML on this machine (every CPU-only one). PyTorch has only
     the private probe; ``torch.cuda.device_count()`` falls back silently."""
     return torch.version.cuda is not None and torch.cuda._device_count_nvml() < 0
+
+
+def stop_after_this_iteration(trainer: L.Trainer) -> None:
+    """Make Lightning end training once the running iteration is complete, as its own SIGTERM
+    handler does: it raises ``SIGTERMException`` at the end of the iteration, after counting it
+    done and before the next one fetches a batch, so the state saved then resumes exactly.
+
+    The public ``trainer.should_stop`` ends the epoch instead, counting it complete (a resume
+    would skip the rest of its batches), and is ignored until ``min_steps``. Lightning keeps the
+    flag, read-only, behind ``trainer.received_sigterm``.
+    """
+    trainer._signal_connector.received_sigterm = True
+
+
+def cluster_environment(trainer: L.Trainer) -> ClusterEnvironment | None:
+    """The cluster environment the trainer detected or was given (SLURM's says whether it
+    requeues a job and with which signal). Only parallel strategies expose it publicly; a
+    single-device run under SLURM keeps it on the accelerator connector alone."""
+    return trainer._accelerator_connector.cluster_environment
+
+
+def stop_watching_child_processes() -> None:
+    """End the watch Lightning's ``ddp`` launcher keeps over the processes it started, before
+    its next look, so that it leaves this process alone from now on.
+
+    The watch (a thread, every 5 s) SIGKILLs the main process as soon as a child has exited with
+    a non-zero status. A child that stopped on a signal exits with 143 or 130, and a child that
+    was lost is what the main process is about to report; either way the main process is
+    already ending, and the watch would cut short its checkpoint, its one-line message and its
+    exit status. The thread's loop calls its ``_run`` after each sleep; this one reports "done".
+    """
+    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+
+    for thread in threading.enumerate():
+        if isinstance(thread, _ChildProcessObserver):
+            thread._run = _watch_done  # type: ignore[method-assign]
+
+
+def _watch_done() -> bool:
+    return True

@@ -4,6 +4,8 @@ line naming the option and the fix."""
 
 import dataclasses
 import importlib.util
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,26 @@ def resolve_last_checkpoint(config) -> str:
         )
     config["ckpt_path"] = str(candidates[-1])
     return config["ckpt_path"]
+
+
+def requeued_slurm_job() -> bool:
+    """Whether this is a SLURM job that SLURM started again (requeued after its pre-timeout
+    signal, or after a node failure): it resumes its experiment's newest state by itself, as
+    Lightning's SLURM support does (``SLURM_RESTART_COUNT`` counts the restarts)."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return SLURMEnvironment.detect() and restarts.isdigit() and int(restarts) > 0
+
+
+def resume_requeued_job(config) -> str | None:
+    """For a requeued SLURM job run without ``--ckpt_path``: the newest state of its experiment,
+    or None (a fresh start, said in one line) when it was requeued before it saved one."""
+    try:
+        return resolve_last_checkpoint(config)
+    except CheckpointError:
+        print(
+            "Requeued SLURM job: no checkpoint of this experiment yet; starting afresh.",
+            file=sys.stderr,
+        )
+        return None

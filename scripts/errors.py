@@ -50,7 +50,8 @@ def run_with_clear_errors(main: Callable[[], object]) -> int:
     except Exception as exception:
         exit_status = getattr(exception, "exit_status", None)
         if isinstance(exit_status, int) and not os.environ.get("DUET_DEBUG"):
-            print(f"stopped: {exception}.", file=sys.stderr)
+            if not getattr(exception, "quiet", False):  # said once, by the first process
+                print(f"stopped: {exception}.", file=sys.stderr)
             return exit_status
         error = duet_error(exception)
         if error is None or os.environ.get("DUET_DEBUG"):

@@ -38,6 +38,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from duet.callbacks.final_checkpoint import with_run_checkpoints
 from duet.callbacks.interruption import StopBetweenIterations, interrupted
+from duet.callbacks.lost_process import NameLostProcess, ProcessLost
 from duet.callbacks.step_budget import WarnUnreachableMaxSteps
 from duet.lightning_modules.checkpoint_files import DigestCheckpointIO
 from duet.lightning_modules.checkpoints import (
@@ -57,7 +58,9 @@ from duet.scripts.config_checks import (
     check_manual_optimization_settings,
     give_model_the_image_shape,
     refuse_unless_defined,
+    requeued_slurm_job,
     resolve_last_checkpoint,
+    resume_requeued_job,
 )
 from duet.scripts.configs import base_config, with_packaged_configs
 from duet.scripts.errors import run_with_clear_errors
@@ -103,6 +106,8 @@ class DuetCLI(LightningCLI):
         path = config.get("ckpt_path")
         if path == "last":
             path = resolve_last_checkpoint(config)
+        elif path is None and requeued_slurm_job():
+            path = config["ckpt_path"] = resume_requeued_job(config)
         if path and path not in ("last", "best", "hpc") and not path.startswith("registry"):
             self.resume_checkpoint = read_checkpoint(path)
             step = self.resume_checkpoint.get("global_step")
@@ -141,7 +146,7 @@ class DuetCLI(LightningCLI):
         drop_absent_collector(trainer)
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         trainer.callbacks = with_run_checkpoints(trainer.callbacks)
-        trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations()]
+        trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations(), NameLostProcess()]
         if trainer.fast_dev_run:
             # Lightning 2.6's ModelCheckpoint(save_last=True) writes last.ckpt at the end of a
             # fast_dev_run too (its on_train_end skips the check its other saves make), into
@@ -199,6 +204,11 @@ def cli_main(args: ArgsType = None, run: bool = True) -> LightningCLI:
         cli = make_cli(args, run)
     except SIGTERMException as stop:  # Lightning's stop on a signal: a SystemExit with status 0
         raise interrupted(stop) from stop
+    except Exception as error:
+        lost = getattr(error, "duet_lost_process", None)  # NameLostProcess
+        if lost is None:
+            raise
+        raise ProcessLost(lost) from error
     if run:  # after a run that ended without an exception: every process gets here
         end_distributed()
     return cli

@@ -12,10 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def launch_ddp(
-    tmp_path: Path, config: str, callbacks_yaml: str, *overrides: str
+    tmp_path: Path,
+    config: str,
+    callbacks_yaml: str,
+    *overrides: str,
+    status: int = 0,
+    cwd: Path | None = None,
 ) -> tuple[list[dict], str]:
     """Two gloo processes of ``scripts/train.py fit``: what each saved in ``tmp_path/ranks``
-    (``callbacks_yaml`` formats ``{out}`` as that folder), and the run's standard error."""
+    (``callbacks_yaml`` formats ``{out}`` as that folder; nothing when the run is expected to
+    fail with exit ``status``), and the run's standard error. Without ``cwd`` the run runs in
+    ``tmp_path`` without a logger; with one, there with the config's CSV logger (runs/...)."""
     extra = tmp_path / "callbacks.yaml"
     tmp_path.mkdir(parents=True, exist_ok=True)
     extra.write_text(callbacks_yaml.format(out=tmp_path / "ranks"))
@@ -30,7 +37,7 @@ def launch_ddp(
         "--trainer.strategy=ddp",
         "--trainer.devices=2",
         "--trainer.accelerator=cpu",
-        "--trainer.logger=false",
+        *(() if cwd else ("--trainer.logger=false",)),
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         *overrides,
@@ -38,9 +45,11 @@ def launch_ddp(
     # One thread per process: two processes of two threads on two cores slow each other ~10×.
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        command, cwd=cwd or tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == status, result.stderr[-3000:]
+    if status != 0:
+        return [], result.stderr
     ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     return ranks, result.stderr
 

@@ -2,6 +2,7 @@
 exactly, and the processes draw, sample and collect differently, before and after the resume."""
 
 import pickle
+import signal
 
 import lightning as L
 import numpy as np
@@ -14,6 +15,7 @@ from duet.lightning_modules import ActEnvAgent
 from duet.scripts.train import cli_main
 from tests.conftest import tiny_trainer, write_mnist
 from tests.ddp_helpers import RecordRank
+from tests.signals import signalled_at
 from tests.test_ddp import REPO, launch_ddp
 from tests.test_gym_collector import NO_STOP
 from tests.test_resume import assert_same_tensors
@@ -42,36 +44,54 @@ AVERAGED_NETWORKS = (
 )
 
 
+# The interrupted runs: the config's CSV logger and checkpoint folders (runs/NAME/version_N),
+# where --ckpt_path last looks.
+RECORD_IN_RUN_FOLDER = """
+trainer:
+  callbacks:
+    - class_path: tests.ddp_helpers.RecordRank
+      init_args: {{dirpath: {out}}}
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args: {{save_last: true, every_n_train_steps: 5}}
+"""
+
+
 @pytest.fixture(scope="module")
 def gan_runs(tmp_path_factory):
-    """A 2-process GAN run of 10 iterations (checkpoint at 5, mid-epoch: the 300 fake images, none
-    held out (gan.yaml's val_size 0), make 9 batches of 16 an epoch per process), and the same run
-    resumed from that checkpoint."""
+    """A 2-process GAN run of 10 iterations (the 300 fake images, none held out (gan.yaml's
+    val_size 0), make 9 batches of 16 an epoch per process); the same run preempted by a SIGTERM
+    that reaches process 0 alone (as ``kill PID`` does) in iteration 5; resumed from ``last``,
+    it loses process 1 (SIGKILL) in iteration 8; resumed from ``last`` again, it ends.
+    Returns the whole run's and the last resumed run's records, and each launch's stderr."""
     root = tmp_path_factory.mktemp("gan_ddp")
     data = write_mnist(root / "mnist")
     common = ("--data.batch_size=16", f"--data.data_dir={data}", "--trainer.max_steps=10")
     whole, _ = launch_ddp(root / "whole", "gan.yaml", RECORD_AND_SAVE, *common)
-    checkpoint = root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
-    resumed, _ = launch_ddp(
-        root / "resumed", "gan.yaml", RECORD_AND_SAVE, *common, f"--ckpt_path={checkpoint}"
+    chain = (root / "runs", "gan.yaml", RECORD_IN_RUN_FOLDER, *common)
+    _, preempted = launch_ddp(
+        *chain, *signalled_at(5, signal.SIGTERM, rank=0), status=143, cwd=root
     )
-    return whole, resumed
+    last = "--ckpt_path=last"
+    _, lost = launch_ddp(*chain, last, *signalled_at(8, signal.SIGKILL, rank=1), status=1, cwd=root)
+    resumed, after = launch_ddp(*chain, last, cwd=root)
+    return whole, resumed, {"preempted": preempted, "lost": lost, "resumed": after}
 
 
 @pytest.fixture(scope="module")
 def agent_runs(tmp_path_factory):
     """A 2-process agent run, with both averaged networks, that stops when both processes
-    together collected 520 transitions (200 prefill each, then 2 an iteration: 60 iterations),
-    and the same run resumed from its checkpoint at iteration 5."""
+    together collected 520 transitions (200 prefill each, then 2 an iteration: 60 iterations);
+    the same run stopped by Ctrl-C (SIGINT to both processes, as a terminal sends it) in
+    iteration 5 and resumed from ``last``; and the whole run's checkpoint at iteration 5."""
     root = tmp_path_factory.mktemp("agent_ddp")
-    config = RECORD_AND_SAVE + COLLECTOR
-    options = (*AGENT_OVERRIDES, *AVERAGED_NETWORKS)
-    whole, _ = launch_ddp(root / "whole", "actenv_cartpole.yaml", config, *options)
-    checkpoint = root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
-    resumed, _ = launch_ddp(
-        root / "resumed", "actenv_cartpole.yaml", config, *options, f"--ckpt_path={checkpoint}"
-    )
-    return whole, resumed, checkpoint
+    options = ("actenv_cartpole.yaml", RECORD_AND_SAVE + COLLECTOR, *AGENT_OVERRIDES)
+    whole, _ = launch_ddp(root / "whole", *options, *AVERAGED_NETWORKS)
+    options = (root / "runs", "actenv_cartpole.yaml", RECORD_IN_RUN_FOLDER + COLLECTOR)
+    options = (*options, *AGENT_OVERRIDES, *AVERAGED_NETWORKS)
+    _, stopped = launch_ddp(*options, *signalled_at(5, signal.SIGINT), status=130, cwd=root)
+    assert stopped.count("stopped: training stopped by SIGINT after iteration 5.") == 1, stopped
+    resumed, _ = launch_ddp(*options, "--ckpt_path=last", cwd=root)
+    return whole, resumed, root / "whole" / "ranks" / "ckpt" / "step=5.ckpt"
 
 
 def assert_same_environments(first: bytes, second: bytes) -> None:
@@ -112,7 +132,7 @@ def assert_ranks_differ(run: list[dict], names: tuple[str, ...]) -> None:
 
 
 def test_gan_resumed_under_ddp_continues_every_process_exactly(gan_runs):
-    whole, resumed = gan_runs
+    whole, resumed, _ = gan_runs
     assert whole[0]["global_step"] == 10
     assert_resumed_exactly(whole, resumed)
     assert_same_tensors(whole[0]["weights"], whole[1]["weights"], "weights across ranks")
@@ -126,9 +146,33 @@ def test_gan_resumed_under_ddp_continues_every_process_exactly(gan_runs):
 
 
 def test_gan_processes_draw_different_noise_and_images_before_and_after_a_resume(gan_runs):
-    whole, resumed = gan_runs
+    whole, resumed, _ = gan_runs
     assert_ranks_differ(whole, ("noise", "real"))  # iterations 0–9
     assert_ranks_differ(resumed, ("noise", "real"))  # iterations 5–9, after the resume
+
+
+def test_a_signal_to_one_process_stops_both_after_the_same_iteration_and_saves_it(gan_runs):
+    said = gan_runs[2]["preempted"]
+    assert said.count("stopped: training stopped by SIGTERM after iteration 5.") == 1
+    saved = "runs/gan/version_0/checkpoints/on_exception.ckpt"
+    assert f"its state is saved in {saved}" in said
+    assert f"Resuming from {saved} (saved after iteration 5)." in gan_runs[2]["lost"]
+
+
+def test_a_lost_process_stops_the_other_with_one_line_naming_it_and_the_checkpoint(gan_runs):
+    said = gan_runs[2]["lost"]
+    lines = [line for line in said.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, said[-3000:]
+    assert lines[0].startswith("error: process 1 (pid ")
+    assert lines[0].endswith(
+        "killed by SIGKILL) of this 2-process run was lost during iteration 8, so process 0 "
+        "stopped too; resume with --ckpt_path last (the newest intact checkpoint: "
+        "runs/gan/version_0/checkpoints/on_exception.ckpt)."
+    )
+    assert "Traceback" not in said and "Connection" not in said
+    # ... and the resume after it continues from that checkpoint (compared exactly above).
+    resumed = gan_runs[2]["resumed"]
+    assert "Resuming from runs/gan/version_0/checkpoints/on_exception.ckpt" in resumed
 
 
 def test_agent_resumed_under_ddp_continues_every_process_exactly(agent_runs):

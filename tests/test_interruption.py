@@ -3,6 +3,7 @@
 command exits with 128 + the signal."""
 
 import csv
+import os
 import signal
 from pathlib import Path
 
@@ -11,28 +12,31 @@ import torch
 
 from duet.scripts.command import main as duet
 from duet.scripts.train import cli_main
+from tests.signals import signalled_at
 from tests.test_resume import assert_same_tensors
-from tests.test_wandb_and_checkpoints import gan_args, isolated  # noqa: F401
+from tests.test_wandb_and_checkpoints import REPO, gan_args, isolated  # noqa: F401
 
 
 @pytest.fixture
 def guarded():
     """A signal that reaches no handler of duet's or Lightning's is ignored here, so that the
     test fails by its assertions instead of the signal ending the test process."""
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (2, 15)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signals}
     signal.signal(signal.SIGTERM, lambda signum, frame: None)  # Lightning composes with it
     yield
     for signum, handler in previous.items():
         signal.signal(signum, handler)
 
 
-def logged_losses(run: Path) -> dict[int, str]:
+def logged(run: Path, name: str) -> dict[int, str]:
+    """The values of ``name`` that the run's CSV logger wrote, by step."""
     with (run / "metrics.csv").open() as file:
-        return {
-            int(row["step"]): row["train/d_loss"]
-            for row in csv.DictReader(file)
-            if row["train/d_loss"]
-        }
+        return {int(row["step"]): row[name] for row in csv.DictReader(file) if row.get(name)}
+
+
+def logged_losses(run: Path) -> dict[int, str]:
+    return logged(run, "train/d_loss")
 
 
 def state(cli) -> dict:
@@ -50,11 +54,7 @@ def test_a_signal_mid_epoch_saves_the_state_and_last_resumes_it_exactly(
     signum, status, mnist_dir, tmp_path, guarded, capsys
 ):
     whole = cli_main(gan_args(mnist_dir, "--trainer.max_steps=8"))  # 300 images: 18 an epoch
-    signalled = [
-        "--trainer.callbacks+=tests.signals.SignalAt",
-        "--trainer.callbacks.init_args.iteration=5",
-        f"--trainer.callbacks.init_args.signum={int(signum)}",
-    ]
+    signalled = signalled_at(5, signum)
     capsys.readouterr()
     assert duet(gan_args(mnist_dir, "--trainer.max_steps=8", *signalled)) == status
     err = capsys.readouterr().err
@@ -80,3 +80,86 @@ def test_last_prefers_the_newer_of_last_and_on_exception(mnist_dir, tmp_path, gu
     newer.write_bytes(older.read_bytes())
     resumed = cli_main(gan_args(mnist_dir, "--trainer.max_steps=4", "--ckpt_path=last"))
     assert resumed.trainer.ckpt_path == str(newer)
+
+
+@pytest.fixture
+def slurm_job(monkeypatch, tmp_path):
+    """The environment of SLURM job 4242 (one task), with an ``scontrol`` on PATH that records
+    its arguments in ``scontrol.txt``."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    scontrol = tools / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.txt"}\n')
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    for name, value in {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NTASKS": "1",
+        "SLURM_JOB_NAME": "gan",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    return tmp_path / "scontrol.txt"
+
+
+def test_slurms_requeue_signal_saves_requeues_and_the_requeued_job_resumes_exactly(
+    mnist_dir, tmp_path, guarded, slurm_job, monkeypatch, capsys
+):
+    whole = cli_main(gan_args(mnist_dir, "--trainer.max_steps=8"))
+    capsys.readouterr()
+    status = duet(gan_args(mnist_dir, "--trainer.max_steps=8", *signalled_at(5, signal.SIGUSR1)))
+    assert status == 128 + signal.SIGUSR1
+    assert (
+        "stopped: training stopped by SIGUSR1 after iteration 5; SLURM job 4242 requeued: it "
+        "resumes from this state." in capsys.readouterr().err
+    )
+    assert slurm_job.read_text() == "requeue 4242\n"
+    saved = Path("runs/gan/version_1/checkpoints/on_exception.ckpt")
+    assert torch.load(saved, weights_only=True)["global_step"] == 5
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # what SLURM sets in the requeued job
+    resumed = cli_main(gan_args(mnist_dir, "--trainer.max_steps=8"))  # the same command
+    assert f"Resuming from {saved} (saved after iteration 5)." in capsys.readouterr().err
+    assert resumed.trainer.global_step == 8
+    assert_same_tensors(state(whole), state(resumed), "state")
+
+
+def test_a_requeued_job_with_nothing_saved_starts_afresh_and_says_so(
+    mnist_dir, tmp_path, slurm_job, monkeypatch, capsys
+):
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    run = cli_main(gan_args(mnist_dir, "--trainer.max_steps=2"))
+    assert run.trainer.global_step == 2 and run.trainer.ckpt_path is None
+    assert (
+        "Requeued SLURM job: no checkpoint of this experiment yet; starting afresh."
+        in capsys.readouterr().err
+    )
+
+
+def agent_args(*extra: str) -> list[str]:
+    return [
+        "fit",
+        "--config",
+        str(REPO / "configs" / "actenv_cartpole.yaml"),
+        "--data.capacity=1000",
+        "--data.batch_size=32",
+        "--collector.prefill_steps=200",
+        "--trainer.max_steps=8",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false",
+        *extra,
+    ]
+
+
+def test_the_agent_stopped_by_sigterm_resumes_with_last_exactly(tmp_path, guarded, capsys):
+    whole = cli_main(agent_args())
+    assert duet(agent_args(*signalled_at(5, signal.SIGTERM))) == 143
+    saved = Path("runs/actenv_cartpole/version_1/checkpoints/on_exception.ckpt")
+    assert torch.load(saved, weights_only=False)["global_step"] == 5
+    capsys.readouterr()
+    resumed = cli_main(agent_args("--ckpt_path=last"))
+    assert f"Resuming from {saved} (saved after iteration 5)." in capsys.readouterr().err
+    assert resumed.trainer.global_step == 8
+    assert_same_tensors(state(whole), state(resumed), "state")
+    runs = Path("runs/actenv_cartpole")
+    losses = [logged(runs / f"version_{n}", "train/a_loss") for n in range(3)]
+    assert losses[1] | losses[2] == losses[0] and sorted(losses[2]) == [5, 6, 7]

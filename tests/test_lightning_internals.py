@@ -2,8 +2,11 @@
 and PyTorch classes (no fakes): an upgrade that renames or reshapes one fails here by name."""
 
 import inspect
+import signal
+import subprocess
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
@@ -105,3 +108,64 @@ def test_lightning_cli_still_merges_checkpoint_hyperparameters_through_the_overr
     assert "_parse_ckpt_path" in vars(LightningCLI)
     assert "self._parse_ckpt_path()" in inspect.getsource(LightningCLI.__init__)
     assert "_parse_ckpt_path" in vars(DuetCLI)
+
+
+class StopAfter(L.Callback):
+    """Asks for the stop at the end of iteration ``iteration`` and records the exception."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration, self.exception = iteration, None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.iteration:
+            internals.stop_after_this_iteration(trainer)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.exception = exception
+        self.completed = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+
+
+def test_stop_after_this_iteration_ends_the_fit_with_that_iteration_counted_complete(tmp_path):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    stop = StopAfter(3)
+    with pytest.raises(SIGTERMException):
+        fit(TwoOptimizers(), tmp_path, callbacks=[stop])
+    assert isinstance(stop.exception, SIGTERMException)
+    assert stop.completed == 3  # the third batch is done, the fourth not fetched into training
+
+
+def test_cluster_environment_is_the_detected_one(monkeypatch):
+    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+
+    trainer = L.Trainer(accelerator="cpu", logger=False)
+    assert isinstance(internals.cluster_environment(trainer), LightningEnvironment)
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "duet")
+    on_slurm = internals.cluster_environment(L.Trainer(accelerator="cpu", logger=False))
+    assert isinstance(on_slurm, SLURMEnvironment) and on_slurm.auto_requeue
+
+
+def watched(main: subprocess.Popen):
+    """Lightning's watch over one child that has failed (exit 3), guarding ``main``."""
+    from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+
+    child = subprocess.Popen(["sh", "-c", "exit 3"])
+    child.wait()
+    return _ChildProcessObserver(main_pid=main.pid, child_processes=[child], sleep_period=0.2)
+
+
+def test_the_watch_over_child_processes_kills_the_main_one_unless_stopped():
+    mains = [subprocess.Popen(["sleep", "30"]) for _ in range(2)]
+    try:
+        unstopped, stopped = watched(mains[0]), watched(mains[1])
+        stopped.start()
+        internals.stop_watching_child_processes()  # before its first look
+        unstopped.start()
+        unstopped.join(5), stopped.join(5)
+        assert mains[0].wait(5) == -signal.SIGKILL  # what the watch does to a main process
+        assert not stopped.is_alive() and mains[1].poll() is None  # left alone
+    finally:
+        for main in mains:
+            main.kill()
+            main.wait()
