@@ -149,3 +149,21 @@ def resume_requeued_job(config) -> str | None:
             file=sys.stderr,
         )
         return None
+
+
+def check_accelerator(trainer: Namespace) -> None:
+    """``trainer.accelerator: gpu`` (or cuda) on a machine where PyTorch sees no CUDA device:
+    one line with the fix, instead of Lightning's "No supported gpu backend found!"."""
+    import torch
+
+    accelerator = trainer.get("accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        fix = (
+            "check the GPU and its driver (nvidia-smi)"
+            if torch.version.cuda
+            else "install a CUDA build of PyTorch (this one is CPU-only)"
+        )
+        raise ValueError(
+            f"trainer.accelerator is {accelerator}, but PyTorch {torch.__version__} finds no "
+            f"usable CUDA GPU here; use --trainer.accelerator cpu (or auto), or {fix}."
+        )

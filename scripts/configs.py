@@ -17,7 +17,10 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
+from duet.scripts.errors import ToolParser
+
 CONFIG_FLAGS = ("--config", "-c")
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
 BASE = "base"  # configs/base.yaml, read before every --config (scripts/train.py)
 
 
@@ -112,8 +115,36 @@ def with_packaged_configs(args: list[str]) -> list[str]:
     return resolved
 
 
+def configs_first(args: list[str]) -> list[str]:
+    """The command line with each subcommand's ``--config`` files moved before its other
+    options (in their own order), so that an option given on the command line overrides every
+    config wherever it stands: jsonargparse applies arguments in order, and would let a later
+    ``--config`` silently undo an earlier option (or refuse one whose class it names)."""
+    command = next((i for i, arg in enumerate(args) if arg in SUBCOMMANDS), len(args))
+    before, after = args[:command], args[command + 1 :]
+    return [
+        *configs_before_options(before),
+        *args[command : command + 1],
+        *configs_before_options(after),
+    ]
+
+
+def configs_before_options(args: list[str]) -> list[str]:
+    configs: list[str] = []
+    others: list[str] = []
+    follows_flag = False
+    for arg in args:
+        flag, equals, _ = arg.partition("=")
+        if follows_flag or arg in CONFIG_FLAGS or (equals and flag in CONFIG_FLAGS):
+            configs.append(arg)
+        else:
+            others.append(arg)
+        follows_flag = arg in CONFIG_FLAGS
+    return configs + others
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     actions = parser.add_subparsers(dest="action")

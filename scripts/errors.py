@@ -4,12 +4,15 @@ duet raises its own errors with a message that names the setting, file or value 
 LightningCLI and jsonargparse wrap errors raised while they build modules and callbacks in long
 chains that end in a dump of the parsed namespace, which buries that message. The command-line
 entry points therefore print the first exception of the chain that duet itself raised as
-``error: MESSAGE`` and exit with status 1. An exception that carries an ``exit_status`` (training
-stopped by a signal: 130 for SIGINT, 143 for SIGTERM) ends the process with that status after
-one line. Any other exception (a bug, in duet or elsewhere) keeps its full traceback, and
+``error: MESSAGE`` and exit with status 1, as they do for a file that cannot be read or written
+and for a setting that Lightning refuses (``settings_error``). An exception that carries an
+``exit_status`` (training stopped by a signal: 130 for SIGINT, 143 for SIGTERM, 138 for SLURM's
+SIGUSR1) ends the process with that status after one line. Any other exception (a bug, in duet
+or elsewhere) keeps its full traceback, and
 ``DUET_DEBUG=1`` keeps it for all.
 """
 
+import argparse
 import os
 import sys
 import traceback
@@ -42,6 +45,25 @@ def duet_error(exception: BaseException) -> BaseException | None:
     return None
 
 
+def settings_error(exception: BaseException) -> str | None:
+    """The one-line message of an error that the run's settings or files caused outside duet's
+    code: a file or folder that cannot be read or written (an OSError naming it), or a setting
+    that Lightning refuses (its MisconfigurationException)."""
+    seen = set()
+    cause: BaseException | None = exception
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.filename:
+            return (
+                f"{cause.filename}: {cause.strerror or cause}; check that the path is right and "
+                "that you may read and write there."
+            )
+        if any(kind.__name__ == "MisconfigurationException" for kind in type(cause).__mro__):
+            return f"Lightning refuses these settings: {cause}"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def run_with_clear_errors(main: Callable[[], object]) -> int:
     """Run ``main``; its exit status (0 unless it returns one), or 1 after one ``error:`` line
     for a duet error."""
@@ -54,9 +76,18 @@ def run_with_clear_errors(main: Callable[[], object]) -> int:
                 print(f"stopped: {exception}.", file=sys.stderr)
             return exit_status
         error = duet_error(exception)
-        if error is None or os.environ.get("DUET_DEBUG"):
+        found = str(error) if error is not None else settings_error(exception)
+        if found is None or os.environ.get("DUET_DEBUG"):
             raise
-        message = " ".join(str(error).split())  # one line
+        message = " ".join(found.split())  # one line
         print(f"error: {message}\n(set DUET_DEBUG=1 for the full traceback)", file=sys.stderr)
         return 1
     return status if isinstance(status, int) else 0
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse's parser for the duet tools (sample, evaluate, play, configs, sweeps): an error
+    is one line naming the tool, without argparse's usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from duet.scripts.errors import ToolParser
+
 # The datasets in MNIST's format that duet.datamodules.mnist reads (a test keeps the two equal).
 DATASET_NAMES = ("MNIST", "FashionMNIST", "KMNIST")
 DEFAULT_CLASSIFIER = "checkpoints/mnist_classifier.ckpt"  # as duet.lightning_modules.quality's
@@ -59,7 +61,7 @@ def format_table(
 
 
 def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path, help="a GAN, LSGAN, DCGAN or WGANGP checkpoint")

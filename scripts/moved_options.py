@@ -4,8 +4,6 @@ moved into a group (duet 0.3: ``model.ema_decay`` is ``model.stabilizers.ema_dec
 import dataclasses
 import re
 
-from lightning.pytorch.cli import LightningArgumentParser
-
 
 def moved_options() -> dict[str, str]:
     """Each option of duet 0.2's modules that now sits in a group -> that group's name."""
@@ -43,10 +41,3 @@ def moved_option_message(message: str) -> str | None:
                 f"--model.{group}.{name})."
             )
     return None
-
-
-class DuetArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser, with moved options named in one line."""
-
-    def error(self, message: str, ex: Exception | None = None):
-        super().error(moved_option_message(message) or message, ex)

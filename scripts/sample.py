@@ -12,11 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.errors import ToolParser, run_with_clear_errors
 
 
 def parse_arguments(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("checkpoint", type=Path)

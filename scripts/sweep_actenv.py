@@ -32,7 +32,7 @@ import numpy as np
 
 from duet.callbacks.episode_plot import plt
 from duet.callbacks.playing import load_agent, make_env, play, trained_environment
-from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.errors import ToolParser, run_with_clear_errors
 from duet.scripts.sweeps import (
     add_sweep_arguments,
     finished_results,
@@ -190,7 +190,7 @@ def plot(name: str, results: list[dict], sweep: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_sweep_arguments(parser)

@@ -36,7 +36,7 @@ from duet.datamodules.in_memory import built
 from duet.lightning_modules.quality import load_classifier
 from duet.lightning_modules.sampling import load_generator_module
 from duet.lightning_modules.scoring import evaluate
-from duet.scripts.errors import run_with_clear_errors
+from duet.scripts.errors import ToolParser, run_with_clear_errors
 from duet.scripts.sweeps import (
     add_sweep_arguments,
     finished_results,
@@ -192,7 +192,7 @@ def plot(results: list[dict], low: float, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_sweep_arguments(parser)

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import yaml
 
-from duet.scripts.configs import resolve_config
+from duet.scripts.configs import ConfigError, resolve_config
+
+
+def sweep_file(value: str) -> Path:
+    """The sweep file ``value`` names (a path, or a sweep config shipped with duet)."""
+    try:
+        return Path(resolve_config(value))
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep", type=lambda value: Path(resolve_config(value)))
+    parser.add_argument("sweep", type=sweep_file)
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--out", type=Path, default=Path("runs/sweep"))

@@ -54,6 +54,7 @@ from duet.scripts.collector_section import (
     drop_absent_collector,
 )
 from duet.scripts.config_checks import (
+    check_accelerator,
     check_logger_packages,
     check_manual_optimization_settings,
     give_model_the_image_shape,
@@ -62,10 +63,10 @@ from duet.scripts.config_checks import (
     resolve_last_checkpoint,
     resume_requeued_job,
 )
-from duet.scripts.configs import base_config, with_packaged_configs
+from duet.scripts.configs import base_config, configs_first, with_packaged_configs
 from duet.scripts.errors import run_with_clear_errors
-from duet.scripts.moved_options import DuetArgumentParser
 from duet.scripts.null_options import with_null_fields_as_mappings
+from duet.scripts.parse_errors import DuetArgumentParser, remember_command_line
 from duet.scripts.quiet import silence_known_messages
 from duet.scripts.run_loggers import SaveAndLogConfig, continue_logger_runs
 from duet.scripts.wandb_logging import WandbOptions, make_wandb_logger
@@ -94,15 +95,15 @@ class DuetCLI(LightningCLI):
         if isinstance(args, dict | Namespace):
             super().parse_arguments(parser, args)
         else:  # LightningCLI's own would warn when both args and sys.argv hold arguments
-            given = sys.argv[1:] if args is None else args
-            self.config = parser.parse_args(
-                with_null_fields_as_mappings(with_packaged_configs(given))
-            )
+            given = configs_first(with_packaged_configs(sys.argv[1:] if args is None else args))
+            remember_command_line(given)
+            self.config = parser.parse_args(with_null_fields_as_mappings(given))
         # Before LightningCLI reads the checkpoint's hyperparameters (and would silently swap
         # in the checkpoint's module class): resolve "last", then fail early and clearly.
         config = self.subcommand_config()
         check_manual_optimization_settings(config["trainer"], config["model"]["class_path"])
         check_logger_packages(config["trainer"])
+        check_accelerator(config["trainer"])
         path = config.get("ckpt_path")
         if path == "last":
             path = resolve_last_checkpoint(config)
@@ -142,7 +143,10 @@ class DuetCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         check_one_collector(config)
-        trainer = super().instantiate_trainer(**kwargs)
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (TypeError, ValueError) as error:  # Lightning's check of a trainer option
+            raise ValueError(f"trainer settings refused by Lightning: {error}") from error
         drop_absent_collector(trainer)
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         trainer.callbacks = with_run_checkpoints(trainer.callbacks)
