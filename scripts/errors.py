@@ -89,5 +89,5 @@ class ToolParser(argparse.ArgumentParser):
     """argparse's parser for the duet tools (sample, evaluate, play, configs, sweeps): an error
     is one line naming the tool, without argparse's usage block."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")

@@ -75,10 +75,13 @@ def option_names(class_path: str | None, section: str) -> list[str]:
 
     from duet.lightning_modules.checkpoints import import_class
 
+    owner: type | None = None
     if class_path:
         try:
             owner = import_class(class_path)
         except (ImportError, AttributeError, ValueError):
+            return []
+        if owner is None:
             return []
     elif section == "trainer":
         owner = L.Trainer
