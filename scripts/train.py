@@ -15,12 +15,17 @@ What it adds to LightningCLI:
 - the DataModule's ``image_shape`` is given to a model that has that option (the GAN modules
   build their networks for it);
 - ``--config NAME`` reads a config shipped with duet when no file NAME exists (scripts/configs.py);
+  options on the command line override every ``--config``, wherever they stand; a parse error is
+  one line naming the key, where it was given and the closest option (scripts/parse_errors.py);
 - every run reads ``configs/base.yaml`` first (the trainer, checkpoints and CSV logger that the
   experiments share; jsonargparse's default config file), so a config states only what differs;
 - every run keeps its final state and the state at a crash: SaveFinalCheckpoint and
   CheckpointOnException join any callback list that lacks them;
 - a warning when ``trainer.max_epochs`` ends a run before its ``trainer.max_steps``;
-- ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run);
+- ``--ckpt_path last`` resumes the newest run of the experiment (and continues its W&B run), as
+  does a requeued SLURM job given no ``--ckpt_path``;
+- signals stop every process after the same iteration (callbacks/interruption.py), and a lost
+  DDP process is one line naming it and the checkpoint to resume (callbacks/lost_process.py);
 - a checkpoint that is unreadable, damaged (its tensors no longer match the digest it was written
   with), of another module, or given other module settings stops the run before anything is
   loaded; every checkpoint is written whole or not at all (``checkpoint_files.py``).
