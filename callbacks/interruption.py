@@ -68,7 +68,9 @@ class StopBetweenIterations(L.Callback):
         self.previous: dict[int, Handler] = {}  # the handlers ours replaced, restored at the end
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.received = None
+        # A SIGTERM that Lightning's handler took before this one (in the agent's prefill) joins
+        # the first agreement, so that every process stops after the same iteration.
+        self.received = signal.SIGTERM if trainer.received_sigterm else None
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set there
         if not callable(signal.getsignal(signal.SIGTERM)):  # Lightning's stop is not there
@@ -112,7 +114,8 @@ class StopBetweenIterations(L.Callback):
 
     def _restore(self) -> None:
         for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:  # None: a handler set outside Python, which cannot be put back
+                signal.signal(signum, handler)
         self.previous = {}
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
