@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -35,24 +35,24 @@ def raised_by_duet(exception: BaseException) -> bool:
 
 def duet_error(exception: BaseException) -> BaseException | None:
     """The first exception, from the outermost down its chain of causes, that duet raised."""
+    return next((cause for cause in chain(exception) if raised_by_duet(cause)), None)
+
+
+def chain(exception: BaseException) -> Iterator[BaseException]:
+    """The exception, then each one it came from (its cause, else its context), once each."""
     seen = set()
     cause: BaseException | None = exception
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if raised_by_duet(cause):
-            return cause
+        yield cause
         cause = cause.__cause__ or cause.__context__
-    return None
 
 
 def settings_error(exception: BaseException) -> str | None:
     """The one-line message of an error that the run's settings or files caused outside duet's
     code: a file or folder that cannot be read or written (an OSError naming it), or a setting
     that Lightning refuses (its MisconfigurationException)."""
-    seen = set()
-    cause: BaseException | None = exception
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in chain(exception):
         if isinstance(cause, OSError) and cause.filename:
             return (
                 f"{cause.filename}: {cause.strerror or cause}; check that the path is right and "
@@ -60,7 +60,6 @@ def settings_error(exception: BaseException) -> str | None:
             )
         if any(kind.__name__ == "MisconfigurationException" for kind in type(cause).__mro__):
             return f"Lightning refuses these settings: {cause}"
-        cause = cause.__cause__ or cause.__context__
     return None
 
 
