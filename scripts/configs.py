@@ -101,17 +101,32 @@ def check_yaml(path: Path) -> None:
         raise ConfigError(f"config {path} is not valid YAML{where}: {problem}.") from error
 
 
+def config_options(args: list[str]) -> list[tuple[int, int]]:
+    """Where each ``--config`` of a command line stands: (the index of its flag, the index of its
+    value), the same index for ``--config=VALUE``; a flag without a value is left out."""
+    found, index = [], 0
+    while index < len(args):
+        flag, equals, _ = args[index].partition("=")
+        if equals and flag in CONFIG_FLAGS:
+            found.append((index, index))
+        elif args[index] in CONFIG_FLAGS and index + 1 < len(args):
+            found.append((index, index + 1))
+            index += 1
+        index += 1
+    return found
+
+
+def config_value(args: list[str], flag: int, value: int) -> str:
+    """The value of the ``--config`` at (``flag``, ``value``) of ``config_options``."""
+    return args[value].partition("=")[2] if flag == value else args[value]
+
+
 def with_packaged_configs(args: list[str]) -> list[str]:
     """The command line with every ``--config NAME`` / ``--config=NAME`` resolved."""
-    resolved, follows_flag = [], False
-    for arg in args:
-        flag, equals, value = arg.partition("=")
-        if follows_flag:
-            arg = resolve_config(arg)
-        elif equals and flag in CONFIG_FLAGS:
-            arg = f"{flag}={resolve_config(value)}"
-        follows_flag = arg in CONFIG_FLAGS
-        resolved.append(arg)
+    resolved = list(args)
+    for flag, value in config_options(args):
+        path = resolve_config(config_value(args, flag, value))
+        resolved[value] = f"{args[flag].partition('=')[0]}={path}" if flag == value else path
     return resolved
 
 
@@ -130,17 +145,9 @@ def configs_first(args: list[str]) -> list[str]:
 
 
 def configs_before_options(args: list[str]) -> list[str]:
-    configs: list[str] = []
-    others: list[str] = []
-    follows_flag = False
-    for arg in args:
-        flag, equals, _ = arg.partition("=")
-        if follows_flag or arg in CONFIG_FLAGS or (equals and flag in CONFIG_FLAGS):
-            configs.append(arg)
-        else:
-            others.append(arg)
-        follows_flag = arg in CONFIG_FLAGS
-    return configs + others
+    in_configs = {index for option in config_options(args) for index in option}
+    configs = [arg for index, arg in enumerate(args) if index in in_configs]
+    return configs + [arg for index, arg in enumerate(args) if index not in in_configs]
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

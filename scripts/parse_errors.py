@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from duet.scripts.configs import CONFIG_FLAGS
+from duet.scripts.configs import CONFIG_FLAGS, config_options, config_value
 from duet.scripts.moved_options import moved_option_message
 
 _given: list[str] = []  # the command line being parsed, for the source of a bad key
@@ -108,14 +108,8 @@ def source_of(name: str, given: list[str]) -> str:
 
 
 def config_files(given: list[str]) -> list[Path]:
-    files, follows_flag = [], False
-    for arg in given:
-        flag, equals, value = arg.partition("=")
-        candidate = arg if follows_flag else value if equals and flag in CONFIG_FLAGS else None
-        if candidate and Path(candidate).is_file():
-            files.append(Path(candidate))
-        follows_flag = arg in CONFIG_FLAGS
-    return files
+    values = (config_value(given, *option) for option in config_options(given))
+    return [Path(value) for value in values if Path(value).is_file()]
 
 
 def wrong_value_message(message: str) -> str | None:
