@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -22,6 +24,7 @@ from duet.datamodules.lightning_internals import (
 )
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
+MAX_STRETCH = 1000  # iterations between two agreements at most, however fast they are
 
 
 class Interrupted(Exception):
@@ -51,19 +54,26 @@ def interrupted(stop: SIGTERMException) -> Interrupted:
 class StopBetweenIterations(L.Callback):
     """Takes over the signals that ask training to stop: SIGTERM (preemption), SIGINT (Ctrl-C;
     a second one stops at once) and, under SLURM with auto-requeue, the requeue signal
-    (``#SBATCH --signal=USR1@90``). A handler only records the signal. After each iteration the
-    processes agree whether any received one (``reduce_boolean_decision``: one small collective
-    under DDP, nothing on one process), and if so all of them stop there through Lightning's own
-    SIGTERM stop, which ``CheckpointOnException`` saves on every process alike. Lightning's
-    handlers would stop each process where its own signal found it, run a collective inside a
-    signal handler, and save SLURM's checkpoint mid-iteration.
+    (``#SBATCH --signal=USR1@90``). A handler only records the signal. One process checks
+    after every iteration. Several processes agree whether any received one in a small
+    all-reduce, and if so all of them stop after the same iteration; they agree about every
+    ``agree_every_seconds`` of training rather than after every iteration (an all-reduce per
+    iteration costs a visible share of a small model's iteration under gloo: BENCHMARKS.md), so
+    a stop comes that much later at most. The stop is Lightning's own SIGTERM stop, which
+    ``CheckpointOnException`` saves on every process alike. Lightning's handlers would stop each
+    process where its own signal found it, run a collective inside a signal handler, and save
+    SLURM's checkpoint mid-iteration.
 
     After a requeue signal, the first process requeues the job (``scontrol requeue``) once the
     state is saved; the requeued job resumes it (scripts/config_checks.py).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, agree_every_seconds: float = 0.5) -> None:
+        self.agree_every_seconds = agree_every_seconds
         self.received: int | None = None
+        self.stretch = 1  # iterations from one agreement of the processes to the next
+        self.done = 0  # of those, done
+        self.since = 0.0  # when the first of them began
         self.requeue_signal: int | None = None
         self.previous: dict[int, Handler] = {}  # the handlers ours replaced, restored at the end
 
@@ -71,6 +81,7 @@ class StopBetweenIterations(L.Callback):
         # A SIGTERM that Lightning's handler took before this one (in the agent's prefill) joins
         # the first agreement, so that every process stops after the same iteration.
         self.received = signal.SIGTERM if trainer.received_sigterm else None
+        self.stretch, self.done, self.since = 1, 0, time.monotonic()
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set there
         if not callable(signal.getsignal(signal.SIGTERM)):  # Lightning's stop is not there
@@ -93,9 +104,31 @@ class StopBetweenIterations(L.Callback):
         self.received = self.received or signum
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+        if trainer.world_size == 1:
+            stop = self.received is not None
+        else:
+            self.done += 1
+            if self.done < self.stretch:
+                return
+            stop = self._agree(trainer)
+        if stop:
             stop_watching_child_processes()  # the children will exit 128 + signal: no loss
             stop_after_this_iteration(trainer)
+
+    def _agree(self, trainer: L.Trainer) -> bool:
+        """Whether any process received a signal. Also sets the next stretch from the slowest
+        process's pace over this one, so that it is the same on every process."""
+        elapsed = time.monotonic() - self.since
+        flags = torch.tensor(
+            [float(self.received is not None), elapsed], device=trainer.strategy.root_device
+        )
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        received, slowest = flags.tolist()
+        per_iteration = max(slowest / self.done, 1e-6)
+        fitting = int(self.agree_every_seconds / per_iteration)
+        self.stretch = min(MAX_STRETCH, max(1, fitting))
+        self.done, self.since = 0, time.monotonic()
+        return received > 0
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException):

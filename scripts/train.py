@@ -155,7 +155,12 @@ class DuetCLI(LightningCLI):
         drop_absent_collector(trainer)
         use_refresh_rate(trainer, config["progress_bar_refresh_rate"])
         trainer.callbacks = with_run_checkpoints(trainer.callbacks)
-        trainer.callbacks += [WarnUnreachableMaxSteps(), StopBetweenIterations(), NameLostProcess()]
+        # The config's StopBetweenIterations (its pace) or a default one, last: it requeues a
+        # SLURM job only after CheckpointOnException has saved the state.
+        stops = [c for c in trainer.callbacks if isinstance(c, StopBetweenIterations)]
+        others = [c for c in trainer.callbacks if not isinstance(c, StopBetweenIterations)]
+        stop = stops[-1] if stops else StopBetweenIterations()
+        trainer.callbacks = [*others, WarnUnreachableMaxSteps(), NameLostProcess(), stop]
         if trainer.fast_dev_run:
             # Lightning 2.6's ModelCheckpoint(save_last=True) writes last.ckpt at the end of a
             # fast_dev_run too (its on_train_end skips the check its other saves make), into

@@ -45,7 +45,8 @@ AVERAGED_NETWORKS = (
 
 
 # The interrupted runs: the config's CSV logger and checkpoint folders (runs/NAME/version_N),
-# where --ckpt_path last looks.
+# where --ckpt_path last looks; the processes agree on a stop after every iteration, so that a
+# signal at iteration 5 stops them after iteration 5 whatever the machine's pace.
 RECORD_IN_RUN_FOLDER = """
 trainer:
   callbacks:
@@ -53,6 +54,8 @@ trainer:
       init_args: {{dirpath: {out}}}
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint
       init_args: {{save_last: true, every_n_train_steps: 5}}
+    - class_path: duet.callbacks.interruption.StopBetweenIterations
+      init_args: {{agree_every_seconds: 0}}
 """
 
 

@@ -6,10 +6,12 @@ import csv
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from duet.callbacks.interruption import StopBetweenIterations
 from duet.scripts.command import main as duet
 from duet.scripts.train import cli_main
 from tests.signals import signalled_at
@@ -163,3 +165,56 @@ def test_the_agent_stopped_by_sigterm_resumes_with_last_exactly(tmp_path, guarde
     runs = Path("runs/actenv_cartpole")
     losses = [logged(runs / f"version_{n}", "train/a_loss") for n in range(3)]
     assert losses[1] | losses[2] == losses[0] and sorted(losses[2]) == [5, 6, 7]
+
+
+class TwoProcessTrainer:
+    """What StopBetweenIterations reads of a trainer of a 2-process run (the all-reduce runs in
+    a real gloo group of this one process, so its values are this process's own)."""
+
+    world_size = 2
+
+    def __init__(self) -> None:
+        self.strategy = SimpleNamespace(root_device=torch.device("cpu"))
+        self._signal_connector = SimpleNamespace(received_sigterm=False)
+
+    @property
+    def received_sigterm(self) -> bool:
+        return self._signal_connector.received_sigterm
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1
+    )
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "agreements", "stopped_after"),
+    [(0.5, [1, 33, 65], 65), (0.0, list(range(1, 41)), 40)],
+)
+def test_processes_agree_on_a_stop_at_the_pace_asked(
+    seconds, agreements, stopped_after, process_group, monkeypatch
+):
+    """At 1/64 s an iteration, 32 iterations fill half a second: after the first agreement the
+    processes agree every 32 iterations, and a signal received in iteration 40 stops them after
+    iteration 65; asked to agree after every iteration, after iteration 40."""
+    clock = [100.0]
+    monkeypatch.setattr("duet.callbacks.interruption.time.monotonic", lambda: clock[0])
+    stop, trainer = StopBetweenIterations(agree_every_seconds=seconds), TwoProcessTrainer()
+    stop.stretch, stop.done, stop.since = 1, 0, clock[0]
+    agreed = []
+    for iteration in range(1, 200):
+        clock[0] += 1 / 64
+        if iteration == 40:
+            stop.received = signal.SIGTERM
+        stop.on_train_batch_end(trainer, None, None, None, iteration)
+        if stop.done == 0:  # it agreed after this iteration
+            agreed.append(iteration)
+        if trainer.received_sigterm:
+            break
+    assert agreed == agreements and iteration == stopped_after
