@@ -54,9 +54,12 @@ def settings_error(exception: BaseException) -> str | None:
     that Lightning refuses (its MisconfigurationException)."""
     for cause in chain(exception):
         if isinstance(cause, OSError) and cause.filename:
+            reason = cause.strerror or str(cause)
+            if isinstance(cause, FileExistsError) and Path(cause.filename).is_file():
+                reason = "a file is there, where a folder is needed"  # mkdir's "File exists"
             return (
-                f"{cause.filename}: {cause.strerror or cause}; check that the path is right and "
-                "that you may read and write there."
+                f"{cause.filename}: {reason}; check that the path is right and that you may "
+                "read and write there."
             )
         if any(kind.__name__ == "MisconfigurationException" for kind in type(cause).__mro__):
             return f"Lightning refuses these settings: {cause}"

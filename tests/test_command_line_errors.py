@@ -123,3 +123,18 @@ def test_an_option_overrides_every_config_wherever_it_stands(before, mnist_dir):
     config = cli_main(args, run=False).config
     assert config["trainer"]["max_epochs"] == 1  # gan.yaml says 10
     assert config["data"]["init_args"]["data_dir"] == str(mnist_dir)
+
+
+def test_a_folder_option_naming_a_file_says_so(tmp_path):
+    from duet.scripts.errors import settings_error
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    try:
+        a_file.mkdir(parents=True, exist_ok=True)  # what a video or log folder's creation does
+    except FileExistsError as error:
+        message = settings_error(error)
+    assert message == (
+        f"{a_file}: a file is there, where a folder is needed; check that the path is right and "
+        "that you may read and write there."
+    )
