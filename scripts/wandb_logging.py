@@ -38,7 +38,7 @@ class WandbOptions:
     entity: str | None = None
     name: str | None = None
     group: str | None = None
-    mode: str | None = None
+    mode: Literal["online", "offline"] | None = None
     log_model: bool | Literal["all"] = False
     tags: list[str] = field(default_factory=list)
 

@@ -56,6 +56,10 @@ CASES = [
         "model: duet.lightning_modules.Nope: module 'duet.lightning_modules' has no attribute",
     ),
     ([*GAN, "--model.ema_decay", "0.9"], "model.ema_decay moved in duet 0.3"),
+    (
+        [*GAN, "--wandb.enabled=true", "--wandb.mode", "bogus"],
+        "wandb.mode: expected one of 'online', 'offline' or None, got 'bogus'",
+    ),
     ([*GAN, "--trainer.devices", "-3"], "trainer settings refused by Lightning: `devices`"),
     ([*GAN, "--trainer.strategy", "nonsense"], "invalid strategy name: `strategy='nonsense'`"),
     ([*GAN, "--trainer.max_steps", "-5"], "Lightning refuses these settings: `max_steps` must"),
